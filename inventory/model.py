@@ -1,0 +1,147 @@
+"""The resolved inventory model: what every later stage (payloads, components) reads.
+
+Everything here is plain data. Addresses are stored as normalised strings
+(``str(netaddr.IPAddress(...))``, MACs as lower-case ``aa:bb:cc:dd:ee:ff``)
+so that templates and Pulumi inputs never see a netaddr object.  The loader
+(`inventory.load`) builds these objects from a customer's files, validates
+them and fills in the allocated MACs and addresses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Kind(str, Enum):
+    HW = "hw"
+    VM = "vm"
+
+
+class State(str, Enum):
+    """Lifecycle states, after NetBox's device statuses (see inventory.lifecycle)."""
+
+    PLANNED = "planned"
+    STAGED = "staged"
+    ACTIVE = "active"
+    OFFLINE = "offline"
+    FAILED = "failed"
+    DECOMMISSIONING = "decommissioning"
+    RETIRED = "retired"
+
+
+@dataclass(frozen=True)
+class Disk:
+    name: str  # e.g. "root", "data"
+    size_gib: int
+    pool: str = "default"  # hypervisor storage pool (VMs); ignored for hw
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A NIC's membership of one network, with its (pinned or allocated) addresses."""
+
+    network: str
+    ipv4: str | None = None  # None when the network has no IPv4 prefix or the machine is retired
+    ipv6: str | None = None
+    ipv4_pinned: bool = False  # True when the address came from the machine file
+    ipv6_pinned: bool = False
+
+
+@dataclass(frozen=True)
+class Nic:
+    name: str  # interface name on the host, e.g. "eth0"
+    mac: str
+    mac_pinned: bool  # True when the MAC came from the machine file
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True)
+class Machine:
+    name: str  # short host name, unique per customer
+    kind: Kind
+    cores: int
+    memory_mib: int
+    state: State
+    file: str  # path of the file it was read from, relative to the customer dir
+    disks: tuple[Disk, ...] = ()
+    nics: tuple[Nic, ...] = ()
+    tags: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()  # "dhcp", "dns", "hypervisor"
+    history: tuple[State, ...] = ()  # earlier states, oldest first
+    hypervisor: str | None = None  # VMs only: the machine it runs on
+    location: str | None = None
+
+    @property
+    def is_vm(self) -> bool:
+        return self.kind is Kind.VM
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    domain: str  # DNS domain of hosts on this network
+    ipv4: str | None = None  # prefix, e.g. "10.0.0.0/24"
+    ipv6: str | None = None  # prefix, e.g. "fd00:1::/64"
+    gateway4: str | None = None
+    gateway6: str | None = None
+    reserved: tuple[tuple[str, str], ...] = ()  # inclusive (first, last) ranges never allocated
+    dhcp_pool: tuple[str, str] | None = None  # dynamic range handed out by DHCP (also never allocated)
+    bridge: str | None = None  # hypervisor bridge VMs on this network attach to
+    dns_servers: tuple[str, ...] = ()
+    mtu: int | None = None
+
+
+@dataclass(frozen=True)
+class Services:
+    dhcp: str = "dnsmasq"  # "dnsmasq" | "kea"
+    dns: str = "bind"  # "bind" | "dnsmasq"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    mode: str = "local"  # "local" | "ssh"
+    local_root: str = "out"  # local mode: directory (relative to the project) receiving payload trees
+
+
+@dataclass(frozen=True)
+class Ssh:
+    user: str = "root"
+    port: int = 22
+    authorized_keys: tuple[str, ...] = ()  # public keys installed on every machine
+    host_keys: tuple[tuple[str, str], ...] = ()  # (machine name, "ssh-ed25519 AAAA...") pinned host keys
+
+
+@dataclass(frozen=True)
+class Customer:
+    name: str
+    domain: str
+    mac_prefix: str = "52:54:00"
+    cpu_overcommit: float = 4.0
+    memory_overcommit: float = 1.0
+    services: Services = field(default_factory=Services)
+    delivery: Delivery = field(default_factory=Delivery)
+    ssh: Ssh = field(default_factory=Ssh)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """A validated customer inventory with every MAC and address resolved."""
+
+    customer: Customer
+    networks: dict[str, Network]
+    machines: dict[str, Machine]  # by name, sorted by name
+    root: str = ""  # the customer directory it was loaded from
+
+    def fqdn(self, machine: Machine) -> str:
+        """The machine's FQDN: on its first NIC's first network's domain, else the customer's."""
+        for nic in machine.nics:
+            for att in nic.attachments:
+                return f"{machine.name}.{self.networks[att.network].domain}"
+        return f"{machine.name}.{self.customer.domain}"
+
+    def vms_on(self, hypervisor: str) -> list[Machine]:
+        return [m for m in self.machines.values() if m.hypervisor == hypervisor]
+
+    def with_role(self, role: str) -> list[Machine]:
+        return [m for m in self.machines.values() if role in m.roles]
