@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Set up everything uniform needs on this machine, idempotently, then write
+# .tools/env.sh for the caller to source.
+#
+#   tools/bootstrap.sh            engine + venv + file backend (the main job)
+#   tools/bootstrap.sh --test     the same, plus the Debian packages the tests run
+#
+# Engine: a `pulumi` already on PATH at the pinned version is used as it is (an
+# official install builds nothing).  Otherwise tools/engine/build.sh builds it
+# into .tools/bin, once: a stamp keyed on the pinned modules skips the build on
+# later runs, and Go's module and build caches (~/go/pkg/mod, ~/.cache/go-build)
+# make a rebuild after a pin change take seconds to minutes, not a cold build.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+PULUMI_VERSION=v3.259.0
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+# --- Debian packages -------------------------------------------------------
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  log "installing Debian packages: ${missing[*]}"
+  # policy-rc.d stops packaged daemons (dnsmasq, kea, ...) from being started
+  # by their postinst: the tests start their own instances where they need one.
+  $sudo sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $sudo rm -f /usr/sbin/policy-rc.d
+}
+base_pkgs=(python3-venv)
+if [ $want_test = 1 ]; then
+  mapfile -t test_pkgs < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' tools/debian-packages.txt)
+  apt_install "${base_pkgs[@]}" "${test_pkgs[@]}"
+else
+  python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install "${base_pkgs[@]}"
+fi
+
+# --- Engine ----------------------------------------------------------------
+bin="$root/.tools/bin"
+engine_path=""
+if command -v pulumi >/dev/null 2>&1 && [ "$(command -v pulumi)" != "$bin/pulumi" ] \
+   && [ "$(pulumi version 2>/dev/null)" = "$PULUMI_VERSION" ]; then
+  log "using the installed $(command -v pulumi) ($PULUMI_VERSION)"
+else
+  stamp_want=$(cat tools/engine/build.sh tools/engine/*/go.mod tools/engine/*/go.sum | sha256sum | cut -c1-16)
+  if [ "$(cat "$bin/.stamp" 2>/dev/null)" != "$stamp_want" ]; then
+    command -v go >/dev/null || { log "Go is needed to build the Pulumi engine (Debian: golang, or go.dev)"; exit 1; }
+    log "building the Pulumi engine into .tools/bin (cold: ~5 min on 2 cores; cached afterwards)"
+    start=$SECONDS
+    tools/engine/build.sh "$bin" >&2
+    echo "$stamp_want" > "$bin/.stamp"
+    log "engine built in $((SECONDS - start))s"
+  else
+    log "engine up to date in .tools/bin ($(cat "$bin/.stamp"))"
+  fi
+  engine_path="$bin"
+fi
+
+# --- Python venv -----------------------------------------------------------
+venv_want=$(sha256sum pyproject.toml | cut -c1-16)
+if [ "$(cat .venv/.stamp 2>/dev/null)" != "$venv_want" ]; then
+  log "creating .venv (pulumi==3.259.0, pulumi-command==1.2.1, ...)"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+  echo "$venv_want" > .venv/.stamp
+fi
+
+# --- File backend and environment ------------------------------------------
+mkdir -p .pulumi-state .tools
+cat > .tools/env.sh <<ENV
+# Written by tools/bootstrap.sh: source it to run pulumi offline on this project.
+export PATH="$root/.venv/bin${engine_path:+:$engine_path}:\$PATH"
+export PULUMI_BACKEND_URL="file://$root/.pulumi-state"
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+ENV
+log "ready: source .tools/env.sh"
