@@ -1,0 +1,30 @@
+"""uniform: load the selected customer's inventory and build its components."""
+
+from pathlib import Path
+
+import pulumi
+
+from components.stack import StackSettings, build, check_delivery
+from inventory import InventoryError, load
+
+config = pulumi.Config("uniform")
+root = Path("stacks") / config.require("inventory")
+
+try:
+    inventory = load(root)
+except InventoryError as e:
+    # RunError: the engine prints the report, without a Python traceback, and
+    # nothing below has registered a single resource.
+    raise pulumi.RunError(str(e)) from None
+
+settings = StackSettings(
+    private_key=config.get_secret("sshPrivateKey") if inventory.customer.delivery.mode == "ssh" else None,
+    ssh_user=config.get("sshUser"),
+    ssh_port=config.get_int("sshPort"),
+)
+if problems := check_delivery(inventory, settings):
+    raise pulumi.RunError(f"stack {pulumi.get_stack()}: {len(problems)} problem(s)\n" + "\n".join(problems))
+
+machines = build(inventory, settings)
+pulumi.export("customer", inventory.customer.name)
+pulumi.export("machines", {name: m.fqdn for name, m in machines.items()})

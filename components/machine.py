@@ -1,0 +1,90 @@
+"""The Machine component: one class for hardware and VMs alike.
+
+Resources per machine (documented in README "Resources per machine"):
+  * the ``uniform:machine:Machine`` component itself;
+  * ``<name>-base``: its own files (hostname, hosts, networkd, keys), when its
+    lifecycle state is delivered;
+  * one service component per role (DhcpServer, DnsServer, Hypervisor), each
+    with one ``<name>-<role>-files`` child.
+A plain machine is two resources; a DHCP+DNS server is six.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from inventory.model import Machine as MachineModel
+
+from .delivery import Files
+from .services import SERVICE_COMPONENTS, ServiceArgs
+
+
+@dataclass
+class FileGroup:
+    """A group of payload files, in the shape the delivery resource stores."""
+
+    files: dict[str, dict[str, str]]
+    reload: list[str]
+
+
+@dataclass
+class MachineArgs:
+    machine: MachineModel
+    fqdn: str
+    # group name -> files; empty when the machine's state is not delivered
+    groups: dict[str, FileGroup] = field(default_factory=dict)
+    target: dict[str, Any] | None = None
+    private_key: pulumi.Input[str] | None = None
+
+
+class Machine(pulumi.ComponentResource):
+    fqdn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MachineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("uniform:machine:Machine", name, None, opts)
+        m = args.machine
+        child = pulumi.ResourceOptions(parent=self)
+
+        if args.target is not None and "base" in args.groups:
+            base = args.groups["base"]
+            Files(
+                f"{name}-base",
+                group="base",
+                target=args.target,
+                files=base.files,
+                reload=base.reload,
+                private_key=args.private_key,
+                opts=child,
+            )
+        # Each role's files are their own resource, so a DHCP change shows in
+        # review as "dhcp changed on ns1", not as a change to the whole host.
+        for role, component in SERVICE_COMPONENTS.items():
+            if role in m.roles:
+                component(
+                    f"{name}-{role}",
+                    ServiceArgs(
+                        machine=m.name,
+                        group=args.groups.get(role),
+                        target=args.target,
+                        private_key=args.private_key,
+                    ),
+                    opts=child,
+                )
+
+        # Plain values, not apply(): preview shows exactly what up will record.
+        addrs = [a for nic in m.nics for a in nic.attachments]
+        outputs = {
+            "fqdn": args.fqdn,
+            "kind": m.kind.value,
+            "state": m.state.value,
+            "macs": [nic.mac for nic in m.nics],
+            "ipv4": [a.ipv4 for a in addrs if a.ipv4],
+            "ipv6": [a.ipv6 for a in addrs if a.ipv6],
+            "hypervisor": m.hypervisor,
+        }
+        for key, value in outputs.items():
+            setattr(self, key, pulumi.Output.from_input(value))
+        self.register_outputs(outputs)

@@ -1,0 +1,127 @@
+"""Wire one customer's inventory and payloads into Pulumi resources.
+
+explore (inventory.load) -> decide (lifecycle) -> generate (payloads) -> apply
+(the engine, through the Files delivery resources).  Nothing here computes an
+address or renders a file; it only decides which resource carries what.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+import payloads
+from inventory import lifecycle
+from inventory.model import Inventory, Machine, State
+
+from .machine import FileGroup, Machine as MachineComponent, MachineArgs
+
+# path prefix -> payload group (and so the resource that carries the file)
+GROUP_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("/etc/dnsmasq.d/uniform-dhcp", "dhcp"),
+    ("/etc/kea/", "dhcp"),
+    ("/etc/bind/", "dns"),
+    ("/etc/dnsmasq.d/uniform-dns", "dns"),
+    ("/etc/uniform/libvirt/", "hypervisor"),
+)
+
+
+def group_of(path: str) -> str:
+    for prefix, group in GROUP_PREFIXES:
+        if path.startswith(prefix):
+            return group
+    return "base"
+
+
+def file_groups(payload: payloads.MachinePayload) -> dict[str, FileGroup]:
+    groups: dict[str, FileGroup] = {}
+    for f in payload.files:
+        g = groups.setdefault(group_of(f.path), FileGroup(files={}, reload=[]))
+        g.files[f.path] = {"content": f.content, "mode": f"{f.mode:04o}", "sha256": f.sha256}
+        if f.reload and payloads.RELOAD_COMMANDS[f.reload] not in g.reload:
+            g.reload.append(payloads.RELOAD_COMMANDS[f.reload])
+    for g in groups.values():
+        g.reload.sort()
+    return groups
+
+
+@dataclass
+class StackSettings:
+    """What the stack config adds to the inventory: connection secrets."""
+
+    private_key: pulumi.Input[str] | None = None
+    ssh_user: str | None = None
+    ssh_port: int | None = None
+
+
+def ssh_address(machine: Machine) -> str | None:
+    for nic in machine.nics:
+        for att in nic.attachments:
+            if att.ipv4:
+                return att.ipv4
+    for nic in machine.nics:
+        for att in nic.attachments:
+            if att.ipv6:
+                return att.ipv6
+    return None
+
+
+def target_for(inv: Inventory, machine: Machine, settings: StackSettings) -> dict[str, Any]:
+    delivery = inv.customer.delivery
+    if delivery.mode == "local":
+        # Relative to the project, so a moved checkout does not replace every resource.
+        return {"mode": "local", "root": f"{delivery.local_root.rstrip('/')}/{machine.name}"}
+    host_keys = dict(inv.customer.ssh.host_keys)
+    return {
+        "mode": "ssh",
+        "host": ssh_address(machine),
+        "port": settings.ssh_port or inv.customer.ssh.port,
+        "user": settings.ssh_user or inv.customer.ssh.user,
+        "host_key": host_keys.get(machine.name),
+    }
+
+
+def check_delivery(inv: Inventory, settings: StackSettings) -> list[str]:
+    """Problems that stop the program before anything is registered."""
+    if inv.customer.delivery.mode != "ssh":
+        return []
+    problems = []
+    keys = dict(inv.customer.ssh.host_keys)
+    if settings.private_key is None:
+        problems.append(
+            f"{inv.customer.name}: stack config: uniform:sshPrivateKey: required for ssh delivery "
+            "(set it with: pulumi config set --secret uniform:sshPrivateKey < key)"
+        )
+    for m in inv.machines.values():
+        if not lifecycle.delivered(m.state):
+            continue
+        if ssh_address(m) is None:
+            problems.append(f"{inv.customer.name}: {m.file}: {m.name}: nics: no address to deliver to over ssh")
+        if m.name not in keys:
+            problems.append(
+                f"{inv.customer.name}: customer.yaml: ssh.host_keys.{m.name}: no pinned host key "
+                f"(record it: ssh-keyscan -t ed25519 <host>, see README 'Host keys')"
+            )
+    return problems
+
+
+def build(inv: Inventory, settings: StackSettings) -> dict[str, MachineComponent]:
+    rendered = payloads.render_customer(inv)
+    machines: dict[str, MachineComponent] = {}
+    for m in inv.machines.values():
+        if m.state is State.RETIRED:
+            continue  # gone from the stack: its resources are deleted, its addresses released
+        payload = rendered.get(m.name)
+        machines[m.name] = MachineComponent(
+            m.name,
+            MachineArgs(
+                machine=m,
+                fqdn=inv.fqdn(m),
+                groups=file_groups(payload) if payload else {},
+                target=target_for(inv, m, settings) if payload else None,
+                private_key=settings.private_key,
+            ),
+        )
+    return machines
