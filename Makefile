@@ -1,0 +1,27 @@
+# The two commands of the README, plus a few conveniences.
+SHELL := /bin/bash
+STACK ?= demo
+
+.PHONY: demo test test-fast bootstrap lint render clean-demo
+
+# Main job: bootstrap, then `pulumi up` of the demo stack (local delivery into out/demo).
+demo: bootstrap
+	source .tools/env.sh && export PULUMI_CONFIG_PASSPHRASE=demo && \
+	  (pulumi stack select demo 2>/dev/null || pulumi stack init demo) && \
+	  pulumi up --yes --stack demo
+
+# Tests: installs what they need (Debian packages, venv, engine), then runs everything.
+test:
+	tools/run-tests
+
+test-fast:
+	tools/run-tests -m "not slow"
+
+bootstrap:
+	tools/bootstrap.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+
+render:
+	.venv/bin/python -m payloads stacks/$(STACK) out/render-$(STACK)
