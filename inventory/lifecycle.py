@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .model import State
 
-P, S, A, O, F, D, R = (
+P, S, A, O, F, D, R = (  # noqa: E741
     State.PLANNED,
     State.STAGED,
     State.ACTIVE,

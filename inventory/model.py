@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 
-class Kind(str, Enum):
+class Kind(str, Enum):  # noqa: UP042
     HW = "hw"
     VM = "vm"
 
 
-class State(str, Enum):
+class State(str, Enum):  # noqa: UP042
     """Lifecycle states, after NetBox's device statuses (see inventory.lifecycle)."""
 
     PLANNED = "planned"

@@ -1,0 +1,161 @@
+"""Address parsing and range checks (netaddr parses; hot loops work on the integers it yields)."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+import netaddr
+
+
+def parse_ip(text: str, version: int | None = None) -> tuple[int, int] | str:
+    """``(value, version)`` or an error message."""
+    try:
+        ip = netaddr.IPAddress(text)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return f"invalid IP address {text!r}"
+    if version is not None and ip.version != version:
+        return f"expected an IPv{version} address, got {text!r}"
+    return int(ip), ip.version
+
+
+def fmt(value: int, version: int) -> str:
+    return str(netaddr.IPAddress(value, version))
+
+
+def parse_prefix(text: str, version: int) -> netaddr.IPNetwork | str:
+    if "/" not in text:
+        return f"invalid IPv{version} prefix {text!r} (expected address/length)"
+    try:
+        net = netaddr.IPNetwork(text)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return f"invalid IPv{version} prefix {text!r}"
+    if net.version != version:
+        return f"expected an IPv{version} prefix, got {text!r}"
+    if net.ip != net.network:
+        return f"host bits set in prefix {text!r} (did you mean '{net.cidr}'?)"
+    return net
+
+
+def parse_range(text: str) -> tuple[int, int, int] | str:
+    """``a-b`` (inclusive), a single address or a CIDR -> ``(first, last, version)`` or an error."""
+    try:
+        if "/" in text:
+            net = netaddr.IPNetwork(text)
+            return net.first, net.last, net.version
+        if "-" in text:  # IPv6 addresses never contain '-'
+            a, b = (s.strip() for s in text.split("-", 1))
+            lo, hi = netaddr.IPAddress(a), netaddr.IPAddress(b)
+            if lo.version != hi.version:
+                return f"range {text!r} mixes IPv4 and IPv6"
+            if int(lo) > int(hi):
+                return f"range {text!r} is backwards"
+            return int(lo), int(hi), lo.version
+        ip = netaddr.IPAddress(text.strip())
+        return int(ip), int(ip), ip.version
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return f"invalid address range {text!r} (expected 'first-last', an address or a CIDR)"
+
+
+@dataclass
+class Pool:
+    """One prefix of one network: what may be allocated, and what already is."""
+
+    network: str
+    version: int
+    prefix: str  # normalised CIDR
+    first: int  # network address
+    last: int  # broadcast (IPv4) / last address
+    prefixlen: int
+    gateway: int | None = None
+    #: (first, last, description) ranges that are never allocated, sorted
+    excluded: list[tuple[int, int, str]] = field(default_factory=list)
+    used: dict[int, str] = field(default_factory=dict)  # address -> who holds it
+    _starts: list[int] = field(default_factory=list)
+    _merged: list[tuple[int, int]] = field(default_factory=list)
+    free: int = 0
+
+    @property
+    def lo(self) -> int:
+        """First allocatable address."""
+        if self.version == 4 and self.prefixlen >= 31:
+            return self.first
+        return self.first + 1
+
+    @property
+    def hi(self) -> int:
+        if self.version == 4 and self.prefixlen < 31:
+            return self.last - 1
+        return self.last
+
+    def seal(self) -> None:
+        """Call once the exclusions are known (before any ``take``): merges them, counts free addresses."""
+        ivs = sorted((max(a, self.lo), min(b, self.hi)) for a, b, _ in self.excluded)
+        if self.gateway is not None and self.lo <= self.gateway <= self.hi:
+            ivs = sorted(ivs + [(self.gateway, self.gateway)])
+        merged: list[tuple[int, int]] = []
+        for a, b in ivs:
+            if a > b:
+                continue
+            if merged and a <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        self._merged = merged
+        self._starts = [a for a, _ in merged]
+        self.free = (self.hi - self.lo + 1) - sum(b - a + 1 for a, b in merged)
+
+    def why_not(self, addr: int) -> str | None:
+        """Why ``addr`` cannot be held by a machine on this network (ignoring duplicates)."""
+        text = fmt(addr, self.version)
+        if not self.first <= addr <= self.last:
+            return f"{text} is outside network {self.network!r} ({self.prefix})"
+        if addr == self.first and not (self.version == 4 and self.prefixlen >= 31):
+            return f"{text} is the network address of {self.network!r}"
+        if self.version == 4 and addr == self.last and self.prefixlen < 31:
+            return f"{text} is the broadcast address of {self.network!r}"
+        if addr == self.gateway:
+            return f"{text} is the gateway of {self.network!r}"
+        for a, b, what in self.excluded:
+            if a <= addr <= b:
+                return f"{text} is in {what} of {self.network!r}"
+        return None
+
+    def _excluded_end(self, addr: int) -> int | None:
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0 and addr <= self._merged[i][1]:
+            return self._merged[i][1]
+        return None
+
+    def take(self, addr: int, holder: str) -> None:
+        self.used[addr] = holder
+        self.free -= 1
+
+    def allocate(self, slot_hash: int, holder: str) -> int | None:
+        """The first free address at or after the hashed slot (wrapping); None when exhausted."""
+        if self.free <= 0:
+            return None
+        lo, hi = self.lo, self.hi
+        c = lo + slot_hash % (hi - lo + 1)
+        while True:
+            end = self._excluded_end(c)
+            if end is not None:
+                c = end + 1
+            elif c in self.used:
+                c += 1
+            else:
+                self.take(c, holder)
+                return c
+            if c > hi:
+                c = lo
+
+
+def eui64(mac: str, prefix_first: int) -> int:
+    """The modified EUI-64 address of ``mac`` in the /64 starting at ``prefix_first``.
+
+    Same result as ``netaddr.EUI(mac).ipv6(prefix_first)`` (checked in the tests), without
+    building objects in the allocation loop."""
+    m = int(mac.replace(":", ""), 16)
+    iid = ((m >> 24) << 40) | (0xFFFE << 24) | (m & 0xFFFFFF)
+    iid ^= 0x02 << 56
+    return prefix_first | iid

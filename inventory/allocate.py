@@ -1,0 +1,142 @@
+"""Deterministic MAC and address allocation.
+
+Order matters and is fixed: explicit (pinned) values are claimed first, then the
+unpinned ones in machine-name order, each starting at a hash-derived slot and
+probing forward.  See docs/inventory.md ("Allocation and stability").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from . import addresses, macs
+from .addresses import Pool
+from .errors import Reporter, render_path
+from .lifecycle import HOLDS_ADDRESSES
+from .validate import MachinePlan, NetPlan
+
+
+@dataclass
+class Addr:
+    ipv4: str | None = None
+    ipv6: str | None = None
+    ipv4_pinned: bool = False
+    ipv6_pinned: bool = False
+
+
+def slot_hash(customer: str, machine: str, nic: str, network: str, version: int) -> int:
+    key = f"{customer}\0{machine}\0{nic}\0{network}\0{version}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:16], "big")
+
+
+def assign_macs(
+    customer: str, prefix: str, plans: list[MachinePlan], rep: Reporter
+) -> dict[tuple[str, int], str]:
+    """MAC for every (machine, nic index): explicit wins, else generated without collisions."""
+    out: dict[tuple[str, int], str] = {}
+    owner: dict[str, str] = {}
+    for p in plans:
+        for i, nic in enumerate(p.nics):
+            if nic.mac is None:
+                continue
+            out[(p.name, i)] = nic.mac
+            if p.state not in HOLDS_ADDRESSES:
+                continue  # retired: its MAC is released
+            where = f"{p.name} {render_path(nic.loc)}"
+            if nic.mac in owner:
+                p.bad(rep, nic.loc + ("mac",), f"duplicate MAC {nic.mac} (also {owner[nic.mac]})")
+            else:
+                owner[nic.mac] = where
+    for p in plans:
+        for i, nic in enumerate(p.nics):
+            if nic.mac is not None:
+                continue
+            attempt = 0
+            mac = macs.generate_mac(prefix, customer, p.name, nic.name, attempt)
+            while mac in owner:
+                attempt += 1
+                mac = macs.generate_mac(prefix, customer, p.name, nic.name, attempt)
+            out[(p.name, i)] = mac
+            if p.state in HOLDS_ADDRESSES:
+                owner[mac] = f"{p.name} {render_path(nic.loc)}"
+    return out
+
+
+def assign_addresses(
+    customer: str,
+    plans: list[MachinePlan],
+    nets: dict[str, NetPlan],
+    mac_of: dict[tuple[str, int], str],
+    rep: Reporter,
+) -> dict[tuple[str, int, int], Addr]:
+    """Addresses for every (machine, nic index, attachment index)."""
+    out: dict[tuple[str, int, int], Addr] = {}
+    todo: list[tuple[MachinePlan, int, int, int, Pool]] = []  # unpinned, to allocate after the pinned
+
+    def claim(p: MachinePlan, i: int, j: int, v: int, pool: Pool, value: int, what: str) -> bool:
+        att = p.nics[i].atts[j]
+        field = att.loc + (f"ipv{v}",)
+        why = pool.why_not(value)
+        if why:
+            p.bad(rep, field, f"{what}{why}")
+            return False
+        if value in pool.used:
+            p.bad(rep, field, f"duplicate IPv{v} {addresses.fmt(value, v)} (also {pool.used[value]})")
+            return False
+        pool.take(value, f"{p.name} {render_path(field)}")
+        return True
+
+    for p in plans:
+        holds = p.state in HOLDS_ADDRESSES
+        for i, nic in enumerate(p.nics):
+            for j, att in enumerate(nic.atts):
+                a = Addr()
+                out[(p.name, i, j)] = a
+                if not holds:
+                    continue  # retired: pinned addresses are released and not checked
+                net = nets[att.network]
+                for v, spec, pool in ((4, att.ipv4, net.v4), (6, att.ipv6, net.v6)):
+                    field = att.loc + (f"ipv{v}",)
+                    if spec == "none":
+                        continue
+                    if v == 6 and spec == "auto":
+                        spec = None
+                    if pool is None:
+                        if spec is not None:
+                            if (net.model.ipv4 if v == 4 else net.model.ipv6) is None:
+                                p.bad(rep, field, f"network {att.network!r} has no IPv{v} prefix")
+                        continue
+                    if spec is None:
+                        if v == 6 and pool.prefixlen == 64:
+                            value = addresses.eui64(mac_of[(p.name, i)], pool.first)
+                            if claim(p, i, j, 6, pool, value, "EUI-64 address "):
+                                a.ipv6 = addresses.fmt(value, 6)
+                        else:
+                            todo.append((p, i, j, v, pool))
+                        continue
+                    ip = addresses.parse_ip(spec, v)
+                    if isinstance(ip, str):
+                        extra = "; use 'none' to opt out" + ("" if v == 4 else " or 'auto'")
+                        p.bad(rep, field, ip + extra)
+                        continue
+                    if claim(p, i, j, v, pool, ip[0], ""):
+                        text = addresses.fmt(ip[0], v)
+                        if v == 4:
+                            a.ipv4, a.ipv4_pinned = text, True
+                        else:
+                            a.ipv6, a.ipv6_pinned = text, True
+    for p, i, j, v, pool in todo:
+        nic = p.nics[i]
+        att = nic.atts[j]
+        field = att.loc + (f"ipv{v}",)
+        h = slot_hash(customer, p.name, nic.name, att.network, v)
+        got = pool.allocate(h, f"{p.name} {render_path(field)}")
+        if got is None:
+            p.bad(rep, field, f"network {att.network!r} is exhausted: no free IPv{v} address for {p.name}")
+            continue
+        if v == 4:
+            out[(p.name, i, j)].ipv4 = addresses.fmt(got, 4)
+        else:
+            out[(p.name, i, j)].ipv6 = addresses.fmt(got, 6)
+    return out

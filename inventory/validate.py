@@ -1,0 +1,373 @@
+"""Semantic checks on the type-checked raw data: networks, names, states, hypervisors, capacity."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import addresses, macs
+from .errors import Loc, Reporter
+from .lifecycle import TRANSITIONS, USES_CAPACITY
+from .load import RawInventory, RawMachine
+from .model import Customer, Delivery, Kind, Network, Services, Ssh, State
+
+KNOWN_ROLES = ("dhcp", "dns", "hypervisor")
+_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_STATES = [s.value for s in State]
+_LABEL_RULE = "a-z, 0-9 and '-', at most 63, not starting or ending with '-'"
+
+
+def is_dns_label(name: str) -> bool:
+    return bool(_LABEL_RE.match(name))
+
+
+def is_dns_name(name: str) -> bool:
+    labels = name.rstrip(".").split(".")
+    return len(name) <= 253 and all(is_dns_label(lbl) for lbl in labels)
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    hint = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
+
+
+@dataclass
+class NetPlan:
+    model: Network
+    v4: addresses.Pool | None = None
+    v6: addresses.Pool | None = None
+
+
+@dataclass
+class AttPlan:
+    network: str
+    ipv4: str | None  # as written: None (allocate), "none", or an address
+    ipv6: str | None  # None/"auto" (derive or allocate), "none", or an address
+    loc: Loc
+
+
+@dataclass
+class NicPlan:
+    name: str
+    mac: str | None  # normalised explicit MAC
+    loc: Loc
+    atts: list[AttPlan] = field(default_factory=list)
+
+
+@dataclass
+class MachinePlan:
+    raw: RawMachine
+    name: str
+    kind: Kind
+    state: State
+    cores: int
+    memory_mib: int
+    history: list[State]
+    nics: list[NicPlan]
+    data: dict[str, Any]
+
+    def bad(self, rep: Reporter, loc: Loc, message: str) -> None:
+        rep.add(self.raw.file, loc, message, self.name, self.raw.base)
+
+
+def customer(raw: RawInventory, rep: Reporter) -> Customer:
+    d = raw.doc
+    f = "customer.yaml"
+    name = d.get("customer")
+    if name is not None and name != raw.customer:
+        rep.add(f, ("customer",), f"customer {name!r} does not match the directory name {raw.customer!r}")
+    domain = d.get("domain") or f"{raw.customer}.invalid"
+    if d.get("domain") is not None and not is_dns_name(domain):
+        rep.add(f, ("domain",), f"invalid DNS domain {domain!r}")
+    prefix = d.get("mac_prefix", "52:54:00")
+    why = macs.prefix_problem(prefix)
+    if why:
+        rep.add(f, ("mac_prefix",), why)
+        prefix = "52:54:00"
+    prefix = prefix.lower()
+    oc = d.get("overcommit", {})
+    sv = d.get("services", {})
+    dl = d.get("delivery", {})
+    ssh = d.get("ssh", {})
+    for i, key in enumerate(ssh.get("authorized_keys", [])):
+        if key is not None and ("PRIVATE KEY" in key or not key.startswith(("ssh-", "ecdsa-", "sk-"))):
+            rep.add(f, ("ssh", "authorized_keys", i), "not an OpenSSH public key")
+    host_keys = ssh.get("host_keys", {})
+    for host, key in host_keys.items():
+        if "PRIVATE KEY" in key or not key.startswith(("ssh-", "ecdsa-", "sk-")):
+            rep.add(f, ("ssh", "host_keys", host), "not an OpenSSH public key")
+    return Customer(
+        name=raw.customer,
+        domain=domain,
+        mac_prefix=prefix,
+        cpu_overcommit=oc.get("cpu", 4.0),
+        memory_overcommit=oc.get("memory", 1.0),
+        services=Services(dhcp=sv.get("dhcp", "dnsmasq"), dns=sv.get("dns", "bind")),
+        delivery=Delivery(
+            mode=dl.get("mode", "local"), local_root=dl.get("local_root") or f"out/{raw.customer}"
+        ),
+        ssh=Ssh(
+            user=ssh.get("user", "root"),
+            port=ssh.get("port", 22),
+            authorized_keys=tuple(k for k in ssh.get("authorized_keys", []) if k is not None),
+            host_keys=tuple(sorted(host_keys.items())),
+        ),
+    )
+
+
+def networks(raw: RawInventory, cust: Customer, rep: Reporter) -> dict[str, NetPlan]:
+    out: dict[str, NetPlan] = {}
+    f = "customer.yaml"
+    for name, n in sorted(raw.doc.get("networks", {}).items()):
+        loc: Loc = ("networks", name)
+        if not is_dns_label(name):
+            rep.add(f, loc, f"network name {name!r} is not a valid DNS label")
+        pools: dict[int, addresses.Pool] = {}
+        prefixes: dict[int, str | None] = {4: None, 6: None}
+        for v in (4, 6):
+            text = n.get(f"ipv{v}")
+            if text is None:
+                continue
+            net = addresses.parse_prefix(text, v)
+            if isinstance(net, str):
+                rep.add(f, loc + (f"ipv{v}",), net)
+                continue
+            prefixes[v] = str(net.cidr)
+            pools[v] = addresses.Pool(name, v, str(net.cidr), net.first, net.last, net.prefixlen)
+        if n.get("ipv4") is None and n.get("ipv6") is None:
+            rep.add(f, loc, "network needs an ipv4 or an ipv6 prefix (or both)")
+        gateways: dict[int, str | None] = {4: None, 6: None}
+        for v in (4, 6):
+            text = n.get(f"gateway{v}")
+            if text is None:
+                continue
+            gl = loc + (f"gateway{v}",)
+            ip = addresses.parse_ip(text, v)
+            if isinstance(ip, str):
+                rep.add(f, gl, ip)
+                continue
+            pool = pools.get(v)
+            if pool is None:
+                if n.get(f"ipv{v}") is None:
+                    rep.add(f, gl, f"gateway{v} given but the network has no IPv{v} prefix")
+                continue
+            why = pool.why_not(ip[0])
+            if why:
+                rep.add(f, gl, f"gateway {why}")
+                continue
+            pool.gateway = ip[0]
+            gateways[v] = addresses.fmt(ip[0], v)
+        reserved: list[tuple[str, str]] = []
+        for i, text in enumerate(n.get("reserved", [])):
+            if text is None:
+                continue
+            rl = loc + ("reserved", i)
+            r = addresses.parse_range(text)
+            if isinstance(r, str):
+                rep.add(f, rl, r)
+                continue
+            lo, hi, v = r
+            pool = pools.get(v)
+            if pool is None:
+                rep.add(f, rl, f"reserved range {text!r} but the network has no IPv{v} prefix")
+                continue
+            if lo < pool.first or hi > pool.last:
+                rep.add(f, rl, f"reserved range {text!r} is outside {pool.prefix}")
+                continue
+            a, b = addresses.fmt(lo, v), addresses.fmt(hi, v)
+            pool.excluded.append((lo, hi, f"reserved range {a}-{b}" if lo != hi else f"reserved {a}"))
+            reserved.append((a, b))
+        dhcp_pool: tuple[str, str] | None = None
+        if n.get("dhcp_pool") is not None:
+            text = n["dhcp_pool"]
+            r = addresses.parse_range(text)
+            dl = loc + ("dhcp_pool",)
+            if isinstance(r, str):
+                rep.add(f, dl, r)
+            elif pools.get(r[2]) is None:
+                rep.add(f, dl, f"dhcp_pool {text!r} but the network has no IPv{r[2]} prefix")
+            elif r[0] < pools[r[2]].first or r[1] > pools[r[2]].last:
+                rep.add(f, dl, f"dhcp_pool {text!r} is outside {pools[r[2]].prefix}")
+            else:
+                lo, hi, v = r
+                dhcp_pool = (addresses.fmt(lo, v), addresses.fmt(hi, v))
+                pools[v].excluded.append((lo, hi, f"the DHCP pool {dhcp_pool[0]}-{dhcp_pool[1]}"))
+        dns: list[str] = []
+        for i, text in enumerate(n.get("dns_servers", [])):
+            if text is None:
+                continue
+            ip = addresses.parse_ip(text)
+            if isinstance(ip, str):
+                rep.add(f, loc + ("dns_servers", i), ip)
+            else:
+                dns.append(addresses.fmt(*ip))
+        domain = n.get("domain") or cust.domain
+        if n.get("domain") is not None and not is_dns_name(domain):
+            rep.add(f, loc + ("domain",), f"invalid DNS domain {domain!r}")
+        for pool in pools.values():
+            pool.excluded.sort()
+            pool.seal()
+        model = Network(
+            name=name,
+            domain=domain,
+            ipv4=prefixes[4],
+            ipv6=prefixes[6],
+            gateway4=gateways[4],
+            gateway6=gateways[6],
+            reserved=tuple(reserved),
+            dhcp_pool=dhcp_pool,
+            bridge=n.get("bridge"),
+            dns_servers=tuple(dns),
+            mtu=n.get("mtu"),
+        )
+        out[name] = NetPlan(model, pools.get(4), pools.get(6))
+    return out
+
+
+def machines(raw: RawInventory, nets: dict[str, NetPlan], rep: Reporter) -> list[MachinePlan]:
+    """Per-machine checks; returns the machines to allocate, sorted by name, duplicates dropped."""
+    seen: dict[str, RawMachine] = {}
+    plans: list[MachinePlan] = []
+    for rm in raw.machines:
+        d = rm.data
+        name = d.get("name")
+        if name is None:
+            continue  # "missing required key 'name'" already reported
+
+        def bad(loc: Loc, message: str, rm: RawMachine = rm, name: str = name) -> None:
+            rep.add(rm.file, loc, message, name, rm.base)
+
+        if not is_dns_label(name):
+            bad(("name",), f"{name!r} is not a valid DNS label ({_LABEL_RULE})")
+        if not rm.base and rm.file != f"machines/{name}.yaml":
+            bad(("name",), f"file name {rm.file.split('/')[-1]!r} does not match the machine name {name!r}")
+        if name in seen:
+            bad(("name",), f"duplicate machine name {name!r} (also in {seen[name].file})")
+            continue
+        seen[name] = rm
+        state_text = d.get("state", "planned")
+        state = State(state_text) if state_text in _STATES else None
+        if state is None:
+            hint = _suggest(state_text, _STATES)
+            bad(("state",), f"unknown state {state_text!r}{hint}; known: {', '.join(_STATES)}")
+        history: list[State] = []
+        for i, h in enumerate(d.get("history", [])):
+            if h is None:
+                continue
+            if h not in _STATES:
+                bad(("history", i), f"unknown state {h!r}{_suggest(h, _STATES)}")
+            else:
+                history.append(State(h))
+        if len(history) == len(d.get("history", [])) and state is not None:
+            path = history + [state]
+            for i, (a, b) in enumerate(zip(path, path[1:], strict=False)):
+                if b not in TRANSITIONS[a]:
+                    allowed = ", ".join(sorted(s.value for s in TRANSITIONS[a])) or "nothing (terminal)"
+                    where: Loc = ("history", i + 1) if i + 1 < len(history) else ("state",)
+                    msg = f"{a.value} -> {b.value} is not an allowed transition"
+                    msg += f" ({a.value} may go to: {allowed})"
+                    bad(where, msg)
+        for i, role in enumerate(d.get("roles", [])):
+            if role is not None and role not in KNOWN_ROLES:
+                hint = _suggest(role, list(KNOWN_ROLES))
+                bad(("roles", i), f"unknown role {role!r}{hint}; known: {', '.join(KNOWN_ROLES)}")
+        kind = Kind(d["kind"]) if "kind" in d else None
+        if kind is Kind.HW and d.get("hypervisor") is not None:
+            bad(("hypervisor",), "a hw machine cannot have a hypervisor")
+        if kind is Kind.VM and d.get("hypervisor") is None:
+            bad((), "missing required key 'hypervisor' (required for kind vm)")
+        names: set[str] = set()
+        for i, disk in enumerate(d.get("disks", [])):
+            if disk and disk.get("name") in names:
+                bad(("disks", i, "name"), f"duplicate disk name {disk['name']!r}")
+            if disk:
+                names.add(disk.get("name"))
+        nics: list[NicPlan] = []
+        nic_names: set[str] = set()
+        for i, nic in enumerate(d.get("nics", [])):
+            if not nic or nic.get("name") is None:
+                continue
+            nl: Loc = ("nics", i)
+            if nic["name"] in nic_names:
+                bad(nl + ("name",), f"duplicate NIC name {nic['name']!r}")
+            nic_names.add(nic["name"])
+            mac = None
+            if nic.get("mac") is not None:
+                mac = macs.normalise_mac(nic["mac"])
+                if mac is None:
+                    bad(nl + ("mac",), f"invalid MAC {nic['mac']!r}")
+                elif macs.is_multicast(mac):
+                    bad(nl + ("mac",), f"MAC {mac} is a multicast address")
+            plan = NicPlan(nic["name"], mac, nl)
+            on: set[str] = set()
+            for j, att in enumerate(nic.get("networks", [])):
+                if not att or att.get("network") is None:
+                    continue
+                al = nl + ("networks", j)
+                net = att["network"]
+                if net not in nets:
+                    bad(al + ("network",), f"unknown network {net!r}{_suggest(net, list(nets))}")
+                    continue
+                if net in on:
+                    bad(al + ("network",), f"NIC is attached to network {net!r} twice")
+                    continue
+                on.add(net)
+                plan.atts.append(AttPlan(net, att.get("ipv4"), att.get("ipv6"), al))
+            nics.append(plan)
+        plans.append(
+            MachinePlan(
+                rm,
+                name,
+                kind or Kind.HW,
+                state or State.PLANNED,
+                d.get("cores", 0),
+                d.get("memory", 0),
+                history,
+                nics,
+                d,
+            )
+        )
+    plans.sort(key=lambda p: p.name)
+    _hypervisors(plans, rep)
+    return plans
+
+
+def _hypervisors(plans: list[MachinePlan], rep: Reporter) -> None:
+    by_name = {p.name: p for p in plans}
+    for p in plans:
+        hv = p.data.get("hypervisor")
+        if hv is None or p.kind is not Kind.VM:
+            continue
+        if hv == p.name:
+            p.bad(rep, ("hypervisor",), "a machine cannot be its own hypervisor")
+        elif hv not in by_name:
+            p.bad(rep, ("hypervisor",), f"unknown hypervisor {hv!r}{_suggest(hv, list(by_name))}")
+        elif "hypervisor" not in by_name[hv].data.get("roles", []):
+            p.bad(rep, ("hypervisor",), f"{hv!r} does not have role 'hypervisor'")
+
+
+def capacity(plans: list[MachinePlan], cust: Customer, rep: Reporter) -> None:
+    """Report overcommitted hypervisors (on the hypervisor)."""
+    by_hv: dict[str, list[MachinePlan]] = {}
+    for p in plans:
+        hv = p.data.get("hypervisor")
+        if p.kind is Kind.VM and hv is not None and p.state in USES_CAPACITY:
+            by_hv.setdefault(hv, []).append(p)
+    for h in plans:
+        vms = by_hv.get(h.name)
+        if not vms or "hypervisor" not in h.data.get("roles", []) or not h.cores:
+            continue
+        cores = sum(v.cores for v in vms)
+        mem = sum(v.memory_mib for v in vms)
+        cap_c = h.cores * cust.cpu_overcommit
+        cap_m = h.memory_mib * cust.memory_overcommit
+        if cores > cap_c:
+            ratio = f"{cust.cpu_overcommit:g}"
+            msg = f"overcommitted: VMs use {cores} cores, capacity {h.cores} x {ratio} = {cap_c:g}"
+            h.bad(rep, ("cores",), msg)
+        if mem > cap_m:
+            ratio = f"{cust.memory_overcommit:g}"
+            msg = f"overcommitted: VMs use {mem} MiB, capacity {h.memory_mib} MiB x {ratio} = {cap_m:g} MiB"
+            h.bad(rep, ("memory",), msg)
