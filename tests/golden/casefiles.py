@@ -130,3 +130,9 @@ def load_case(root: Path) -> Inventory:
 
 def case_dirs() -> list[Path]:
     return sorted(p for p in CASES.iterdir() if (p / "inventory").is_dir())
+
+
+def customer_dir(case: Path) -> Path:
+    """The case's customer dir: ``<case>/inventory/<customer>/`` (the loader wants the names to match)."""
+    (only,) = [p for p in (case / "inventory").iterdir() if (p / "customer.yaml").is_file()]
+    return only
