@@ -1,0 +1,147 @@
+"""The whole program through the real engine, on a copy of the demo customer.
+
+up -> add a VM (preview shows exactly the expected steps) -> no-change preview
+-> decommission -> retire -> destroy, checking the delivered files at each step.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import inventory
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+NEW_VM = textwrap.dedent("""\
+    name: web9
+    kind: vm
+    hypervisor: hv1
+    cores: 1
+    memory: 1GiB
+    disks: [{name: root, size: 10GiB}]
+    nics:
+      - name: eth0
+        networks: [{network: lan}]
+    state: staged
+    history: [planned]
+    """)
+
+
+def custom_steps(preview: dict) -> dict[str, str]:
+    """name -> op, for the delivery resources only (components have no inputs to change)."""
+    out = {}
+    for s in preview["steps"]:
+        urn = s["urn"]
+        if "dynamic:Resource" in urn and s["op"] != "same":
+            out[urn.rsplit("::", 1)[1]] = s["op"]
+    return out
+
+
+def component_steps(preview: dict) -> dict[str, str]:
+    out = {}
+    for s in preview["steps"]:
+        if "uniform:machine:Machine" in s["urn"].rsplit("::", 1)[0].rsplit("$", 1)[-1] and s["op"] != "same":
+            out[s["urn"].rsplit("::", 1)[1]] = s["op"]
+    return out
+
+
+@pytest.fixture
+def project(tmp_path: Path, engine_factory):
+    proj = tmp_path / "proj"
+    (proj / "stacks").mkdir(parents=True)
+    shutil.copy(ROOT / "__main__.py", proj)
+    (proj / "Pulumi.yaml").write_text(
+        (ROOT / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {ROOT / '.venv'}")
+    )
+    shutil.copytree(ROOT / "stacks" / "demo", proj / "stacks" / "e2e")
+    cust = proj / "stacks" / "e2e" / "customer.yaml"
+    cust.write_text(cust.read_text().replace("customer: demo", "customer: e2e").replace("out/demo", "out/e2e"))
+    (proj / "stacks" / "Pulumi.e2e.yaml").write_text("config:\n  uniform:inventory: e2e\n")
+    eng = engine_factory(proj)
+    eng.env["PYTHONPATH"] = str(ROOT)
+    eng.run("stack", "init", "e2e")
+    return proj, eng
+
+
+def test_demo_lifecycle(project) -> None:
+    proj, eng = project
+    inv_dir = proj / "stacks" / "e2e"
+    out = proj / "out" / "e2e"
+
+    # 1. up: every delivered machine's files are present, and only those.
+    eng.run("up", "--yes")
+    inv = inventory.load(inv_dir)
+    for m in inv.machines.values():
+        if inventory.lifecycle.delivered(m.state):
+            assert (out / m.name / "etc" / "hostname").read_text().strip() == m.name
+        else:
+            assert not (out / m.name).exists(), f"{m.name} is {m.state.value}: nothing delivered"
+    dhcp_host = next(m.name for m in inv.machines.values() if "dhcp" in m.roles)
+    hv = "hv1"
+
+    # 2. add a VM: exactly the new machine, its hypervisor's VM definitions, DHCP and DNS.
+    (inv_dir / "machines" / "web9.yaml").write_text(NEW_VM)
+    steps = custom_steps(eng.preview_json())
+    dns_host = next(m.name for m in inv.machines.values() if "dns" in m.roles)
+    assert steps == {
+        "web9-base": "create",
+        f"{hv}-hypervisor-files": "update",
+        f"{dhcp_host}-dhcp-files": "update",
+        f"{dns_host}-dns-files": "update",
+    }
+    eng.run("up", "--yes")
+    web9 = inventory.load(inv_dir).machines["web9"]
+    mac = web9.nics[0].mac
+    assert mac in (out / hv / "etc/uniform/libvirt/web9.xml").read_text()
+    assert mac in "".join(p.read_text() for p in (out / dhcp_host).rglob("*") if p.is_file())
+
+    # 3. nothing changed: nothing to do.
+    eng.run("preview", "--expect-no-changes")
+
+    # 4. decommission then retire web9: it leaves DHCP/DNS, its hypervisor and its files go.
+    inventory.transition(inv_dir, "web9", inventory.lifecycle.State.ACTIVE)
+    eng.run("up", "--yes")
+    inventory.transition(inv_dir, "web9", inventory.lifecycle.State.DECOMMISSIONING)
+    steps = custom_steps(eng.preview_json())
+    assert steps == {
+        "web9-base": "delete",
+        f"{hv}-hypervisor-files": "update",
+        f"{dhcp_host}-dhcp-files": "update",
+        f"{dns_host}-dns-files": "update",
+    }
+    eng.run("up", "--yes")
+    assert not (out / "web9").exists()
+    assert not (out / hv / "etc/uniform/libvirt/web9.xml").exists()
+    assert mac not in "".join(p.read_text() for p in (out / dhcp_host).rglob("*") if p.is_file())
+    state = json.loads(eng.run("stack", "output", "--json").stdout)
+    assert "web9" in state["machines"], "decommissioning still holds the machine (and its addresses)"
+
+    inventory.transition(inv_dir, "web9", inventory.lifecycle.State.RETIRED)
+    eng.run("up", "--yes")
+    state = json.loads(eng.run("stack", "output", "--json").stdout)
+    assert "web9" not in state["machines"]
+    eng.run("preview", "--expect-no-changes")
+
+    # 5. destroy: every delivered file is gone.
+    eng.run("destroy", "--yes")
+    assert not [p for p in out.rglob("*") if p.is_file()] if out.exists() else True
+
+
+def test_bad_inventory_stops_before_any_resource(project) -> None:
+    proj, eng = project
+    web1 = proj / "stacks" / "e2e" / "machines" / "web1.yaml"
+    web1.write_text(web1.read_text().replace("cores:", "coers:") + "memmory: 1GiB\n")
+    proc = eng.run("preview", check=False)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "machines/web1.yaml" in text and "coers" in text and "memmory" in text
+    assert "Traceback" not in text
+    # nothing was registered but the stack itself
+    assert "+ 1 to create" not in text or "dynamic" not in text
+    assert "pulumi-python:dynamic:Resource" not in text
