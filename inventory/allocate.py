@@ -31,11 +31,14 @@ def slot_hash(customer: str, machine: str, nic: str, network: str, version: int)
 
 
 def assign_macs(
-    customer: str, prefix: str, plans: list[MachinePlan], rep: Reporter
+    customer: str, prefix: str, plans: list[MachinePlan], rep: Reporter, dup_macs: set[tuple[str, int]]
 ) -> dict[tuple[str, int], str]:
-    """MAC for every (machine, nic index): explicit wins, else generated without collisions."""
+    """MAC for every (machine, nic index): explicit wins, else generated without collisions.
+
+    NICs whose explicit MAC duplicates another's are added to ``dup_macs`` (already reported)."""
     out: dict[tuple[str, int], str] = {}
     owner: dict[str, str] = {}
+    dup_macs.clear()
     for p in plans:
         for i, nic in enumerate(p.nics):
             if nic.mac is None:
@@ -46,6 +49,7 @@ def assign_macs(
             where = f"{p.name} {render_path(nic.loc)}"
             if nic.mac in owner:
                 p.bad(rep, nic.loc + ("mac",), f"duplicate MAC {nic.mac} (also {owner[nic.mac]})")
+                dup_macs.add((p.name, i))
             else:
                 owner[nic.mac] = where
     for p in plans:
@@ -69,6 +73,7 @@ def assign_addresses(
     nets: dict[str, NetPlan],
     mac_of: dict[tuple[str, int], str],
     rep: Reporter,
+    dup_macs: set[tuple[str, int]] | frozenset[tuple[str, int]] = frozenset(),
 ) -> dict[tuple[str, int, int], Addr]:
     """Addresses for every (machine, nic index, attachment index)."""
     out: dict[tuple[str, int, int], Addr] = {}
@@ -109,6 +114,8 @@ def assign_addresses(
                         continue
                     if spec is None:
                         if v == 6 and pool.prefixlen == 64:
+                            if (p.name, i) in dup_macs:
+                                continue  # the duplicate MAC is the problem, not its EUI-64 address
                             value = addresses.eui64(mac_of[(p.name, i)], pool.first)
                             if claim(p, i, j, 6, pool, value, "EUI-64 address "):
                                 a.ipv6 = addresses.fmt(value, 6)

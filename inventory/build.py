@@ -28,8 +28,9 @@ def load(root: str | Path) -> Inventory:
     nets = validate.networks(raw, cust, rep)
     plans = validate.machines(raw, nets, rep)
     validate.capacity(plans, cust, rep)
-    mac_of = allocate.assign_macs(cust.name, cust.mac_prefix, plans, rep)
-    addr_of = allocate.assign_addresses(cust.name, plans, nets, mac_of, rep)
+    dup_macs: set[tuple[str, int]] = set()
+    mac_of = allocate.assign_macs(cust.name, cust.mac_prefix, plans, rep, dup_macs)
+    addr_of = allocate.assign_addresses(cust.name, plans, nets, mac_of, rep, dup_macs)
     if rep.problems:
         raise InventoryError(cust.name, _sort(loader.add_lines(root, rep.problems)))
     machines: dict[str, Machine] = {}

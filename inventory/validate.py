@@ -171,7 +171,8 @@ def networks(raw: RawInventory, cust: Customer, rep: Reporter) -> dict[str, NetP
             lo, hi, v = r
             pool = pools.get(v)
             if pool is None:
-                rep.add(f, rl, f"reserved range {text!r} but the network has no IPv{v} prefix")
+                if n.get(f"ipv{v}") is None:  # (an invalid prefix is reported already)
+                    rep.add(f, rl, f"reserved range {text!r} but the network has no IPv{v} prefix")
                 continue
             if lo < pool.first or hi > pool.last:
                 rep.add(f, rl, f"reserved range {text!r} is outside {pool.prefix}")
@@ -187,7 +188,8 @@ def networks(raw: RawInventory, cust: Customer, rep: Reporter) -> dict[str, NetP
             if isinstance(r, str):
                 rep.add(f, dl, r)
             elif pools.get(r[2]) is None:
-                rep.add(f, dl, f"dhcp_pool {text!r} but the network has no IPv{r[2]} prefix")
+                if n.get(f"ipv{r[2]}") is None:
+                    rep.add(f, dl, f"dhcp_pool {text!r} but the network has no IPv{r[2]} prefix")
             elif r[0] < pools[r[2]].first or r[1] > pools[r[2]].last:
                 rep.add(f, dl, f"dhcp_pool {text!r} is outside {pools[r[2]].prefix}")
             else:
