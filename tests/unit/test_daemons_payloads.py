@@ -1,0 +1,147 @@
+"""The rendered service configs are accepted by the real daemons' own checkers.
+
+Every golden case is rendered and each config file handed to its daemon:
+``dnsmasq --test``, ``named-checkzone`` / ``named-checkconf``, ``kea-dhcp4 -t`` /
+``kea-dhcp6 -t`` and ``virt-xml-validate``.  A missing tool skips the check,
+unless ``UNIFORM_REQUIRE_DAEMONS=1`` (CI) where it fails.  The Debian packages
+providing them are listed in tools/debian-packages.txt.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "golden"))
+
+from casefiles import case_dirs, customer_dir, load_case  # noqa: E402
+
+from payloads import MachinePayload, render_customer, write_tree  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+PACKAGES = {
+    "dnsmasq": "dnsmasq-base",
+    "named-checkzone": "bind9-utils",
+    "named-checkconf": "bind9-utils",
+    "kea-dhcp4": "kea-dhcp4-server",
+    "kea-dhcp6": "kea-dhcp6-server",
+    "virt-xml-validate": "libvirt-clients (+ libxml2-utils for xmllint)",
+    "xmllint": "libxml2-utils",
+}
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name) or next(
+        (p for d in ("/usr/sbin", "/sbin") if os.access(p := f"{d}/{name}", os.X_OK)), None
+    )
+    if path:
+        return path
+    msg = f"{name} not installed (Debian package {PACKAGES.get(name, '?')})"
+    if os.environ.get("UNIFORM_REQUIRE_DAEMONS") == "1":
+        pytest.fail(msg + " but UNIFORM_REQUIRE_DAEMONS=1")
+    pytest.skip(msg)
+
+
+def run(*argv: str) -> str:
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, f"{' '.join(argv)} exited {p.returncode}:\n{out}"
+    return out
+
+
+_rendered: dict[str, tuple[dict[str, MachinePayload], Path]] = {}
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, MachinePayload], Path]]:
+    if not _rendered:
+        for case in case_dirs():
+            payloads = render_customer(load_case(customer_dir(case)))
+            out = tmp_path_factory.mktemp(case.name)
+            write_tree(payloads, out)
+            _rendered[case.name] = (payloads, out)
+    return _rendered
+
+
+def files(trees: dict[str, tuple[dict[str, MachinePayload], Path]], pred: str) -> list[tuple[str, Path, str]]:
+    """(machine, host root, path on host) of every rendered file whose path matches ``pred``."""
+    out = []
+    for payloads, root in trees.values():
+        for name, pl in payloads.items():
+            out.extend((name, root / name, f.path) for f in pl.files if Path(f.path).match(pred))
+    return out
+
+
+def test_every_service_file_is_checked(trees: dict[str, tuple[dict[str, MachinePayload], Path]]) -> None:
+    """The golden cases exercise every flavour, so none of the checks below is vacuous."""
+    for pattern in (
+        "/etc/dnsmasq.d/uniform-dhcp.conf",
+        "/etc/dnsmasq.d/uniform-dns.conf",
+        "/etc/kea/kea-dhcp4.conf",
+        "/etc/kea/kea-dhcp6.conf",
+        "/etc/bind/uniform/named.conf.uniform",
+        "/etc/uniform/libvirt/*.xml",
+    ):
+        assert files(trees, pattern), pattern
+
+
+def test_dnsmasq_accepts(trees: dict[str, tuple[dict[str, MachinePayload], Path]]) -> None:
+    dnsmasq = tool("dnsmasq")
+    for _, root, path in files(trees, "/etc/dnsmasq.d/*.conf"):
+        out = run(dnsmasq, "--test", f"--conf-file={root}{path}")
+        assert "syntax check OK" in out
+
+
+def test_dnsmasq_accepts_dhcp_and_dns_together(
+    trees: dict[str, tuple[dict[str, MachinePayload], Path]],
+) -> None:
+    """A host with both dnsmasq flavours loads both files into one daemon."""
+    dnsmasq = tool("dnsmasq")
+    for _, root, _path in files(trees, "/etc/dnsmasq.d/uniform-dns.conf"):
+        run(dnsmasq, "--test", f"--conf-dir={root}/etc/dnsmasq.d,*.conf")
+
+
+def test_bind_zones_load(trees: dict[str, tuple[dict[str, MachinePayload], Path]]) -> None:
+    checkzone = tool("named-checkzone")
+    zones = files(trees, "/etc/bind/uniform/db.*")
+    assert zones
+    for _, root, path in zones:
+        zone = Path(path).name.removeprefix("db.")
+        out = run(checkzone, "-i", "full", "-k", "fail", "-n", "fail", zone, f"{root}{path}")
+        assert "OK" in out
+
+
+def test_named_conf_fragment(trees: dict[str, tuple[dict[str, MachinePayload], Path]]) -> None:
+    checkconf = tool("named-checkconf")
+    for _, root, path in files(trees, "/etc/bind/uniform/named.conf.uniform"):
+        run(checkconf, f"{root}{path}")
+        if os.geteuid() == 0:  # -t chroots: load every zone at its path on the host
+            out = run(checkconf, "-z", "-t", str(root), path)
+            assert "loaded serial" in out
+
+
+@pytest.mark.parametrize("family", ["4", "6"])
+def test_kea_accepts(trees: dict[str, tuple[dict[str, MachinePayload], Path]], family: str) -> None:
+    kea = tool(f"kea-dhcp{family}")
+    for _, root, path in files(trees, f"/etc/kea/kea-dhcp{family}.conf"):
+        run(kea, "-t", f"{root}{path}")
+
+
+def test_libvirt_domains_validate(trees: dict[str, tuple[dict[str, MachinePayload], Path]]) -> None:
+    validate = tool("virt-xml-validate")
+    tool("xmllint")
+    for _, root, path in files(trees, "/etc/uniform/libvirt/*.xml"):
+        out = run(validate, f"{root}{path}", "domain")
+        assert "validates" in out
+
+
+def test_shell_scripts_parse(trees: dict[str, tuple[dict[str, MachinePayload], Path]]) -> None:
+    sh = tool("sh")
+    for _, root, path in files(trees, "/etc/uniform/libvirt/*.sh"):
+        run(sh, "-n", f"{root}{path}")
