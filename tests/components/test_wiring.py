@@ -1,0 +1,82 @@
+"""Wiring of the components, with Pulumi's mocks (no engine): names, parents, secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Mocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.resources.append(args)
+        return f"{args.name}-id", args.inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+MOCKS = Mocks()
+pulumi.runtime.set_mocks(MOCKS, preview=False)
+
+import inventory  # noqa: E402
+from components.stack import StackSettings, build  # noqa: E402
+
+INV = inventory.load(ROOT / "stacks" / "demo")
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+    MOCKS.resources.clear()
+
+
+def by_name() -> dict[str, pulumi.runtime.MockResourceArgs]:
+    return {r.name: r for r in MOCKS.resources}
+
+
+@pulumi.runtime.test
+def _build(settings: StackSettings | None = None):
+    """Build under the mocks; the decorator waits until every registration is done."""
+    machines = build(INV, settings or StackSettings())
+    return pulumi.Output.all(*[m.fqdn for m in machines.values()])
+
+
+def test_one_machine_component_per_unretired_machine():
+    _build()
+    names = by_name()
+    expected = sorted(m.name for m in INV.machines.values() if m.state.value != "retired")
+    assert sorted(n for n, r in names.items() if r.typ == "uniform:machine:Machine") == expected
+
+
+def test_children_follow_roles_and_lifecycle():
+    _build()
+    names = by_name()
+    for m in INV.machines.values():
+        delivered = inventory.lifecycle.delivered(m.state)
+        assert (f"{m.name}-base" in names) == delivered, m.name
+        for role, token in (("dhcp", "DhcpServer"), ("dns", "DnsServer"), ("hypervisor", "Hypervisor")):
+            has = role in m.roles
+            assert (f"{m.name}-{role}" in names) == has
+            if has:
+                assert names[f"{m.name}-{role}"].typ == f"uniform:services:{token}"
+                assert (f"{m.name}-{role}-files" in names) == delivered
+    # local delivery: each machine's tree under the customer's local_root
+    base = next(r for r in MOCKS.resources if r.name.endswith("-base"))
+    assert base.inputs["target"]["mode"] == "local"
+    assert base.inputs["target"]["root"].startswith("out/demo/")
+
+
+def test_private_key_is_never_in_files():
+    secret = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n"
+    _build(StackSettings(private_key=pulumi.Output.secret(secret)))
+    assert MOCKS.resources
+    for r in MOCKS.resources:
+        if "files" in r.inputs:
+            for f in r.inputs["files"].values():
+                assert "PRIVATE KEY" not in f["content"]
