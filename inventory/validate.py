@@ -310,7 +310,8 @@ def machines(raw: RawInventory, nets: dict[str, NetPlan], rep: Reporter) -> list
                 al = nl + ("networks", j)
                 net = att["network"]
                 if net not in nets:
-                    bad(al + ("network",), f"unknown network {net!r}{_suggest(net, list(nets))}")
+                    if raw.doc:  # (when customer.yaml is unusable, that is the problem)
+                        bad(al + ("network",), f"unknown network {net!r}{_suggest(net, list(nets))}")
                     continue
                 if net in on:
                     bad(al + ("network",), f"NIC is attached to network {net!r} twice")
