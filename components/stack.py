@@ -89,11 +89,7 @@ def check_delivery(inv: Inventory, settings: StackSettings) -> list[str]:
         return []
     problems = []
     keys = dict(inv.customer.ssh.host_keys)
-    if settings.private_key is None:
-        problems.append(
-            f"{inv.customer.name}: stack config: uniform:sshPrivateKey: required for ssh delivery "
-            "(set it with: pulumi config set --secret uniform:sshPrivateKey < key)"
-        )
+    # Without uniform:sshPrivateKey, OpenSSH uses the operator's agent and keys.
     for m in inv.machines.values():
         if not lifecycle.delivered(m.state):
             continue
