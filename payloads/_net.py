@@ -25,9 +25,30 @@ def is_v6(addr: str) -> bool:
     return ":" in addr
 
 
+def v6_int(addr: str) -> int:
+    """int of a normalised IPv6 address string (fast path; ipaddress for embedded IPv4 forms)."""
+    if "." in addr or "%" in addr:
+        return int(ipaddress.IPv6Address(addr))
+    if "::" in addr:
+        head, tail = addr.split("::")
+        h = head.split(":") if head else []
+        t = tail.split(":") if tail else []
+        parts = h + ["0"] * (8 - len(h) - len(t)) + t
+    else:
+        parts = addr.split(":")
+    if len(parts) != 8:
+        raise ValueError(f"not an IPv6 address: {addr!r}")
+    n = 0
+    for p in parts:
+        n = (n << 16) | int(p, 16)
+    return n
+
+
 def sort_key(addr: str) -> tuple[int, int]:
-    ip = ipaddress.ip_address(addr)
-    return (ip.version, int(ip))
+    if ":" in addr:
+        return (6, v6_int(addr))
+    a, b, c, d = addr.split(".")
+    return (4, (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d))
 
 
 @lru_cache(maxsize=4096)
@@ -47,4 +68,8 @@ def reverse_zone(prefix: str) -> str:
 
 
 def reverse_pointer(addr: str) -> str:
-    return ipaddress.ip_address(addr).reverse_pointer
+    """10.1.2.3 -> 3.2.1.10.in-addr.arpa; v6 -> 32 nibbles + ip6.arpa."""
+    if ":" in addr:
+        nibbles = f"{v6_int(addr):032x}"
+        return ".".join(reversed(nibbles)) + ".ip6.arpa"
+    return ".".join(reversed(addr.split("."))) + ".in-addr.arpa"

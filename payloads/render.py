@@ -108,15 +108,29 @@ def _render(ctx: _Context, m: Machine) -> MachinePayload:
     if len(set(paths)) != len(paths) or MANIFEST in paths:
         dup = sorted({p for p in paths if paths.count(p) > 1} | ({MANIFEST} & set(paths)))
         raise ValueError(f"machine {m.name}: more than one file for {', '.join(dup)}")
-    manifest = {
-        "machine": m.name,
-        "files": [
-            {"path": f.path, "mode": f"{f.mode:04o}", "sha256": f.sha256, "reload": f.reload} for f in files
-        ],
-    }
-    files.append(PayloadFile(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n"))
+    files.append(PayloadFile(MANIFEST, _manifest(m.name, files)))
     files.sort(key=lambda f: f.path)
     return MachinePayload(m.name, tuple(files))
+
+
+_dumps = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
+def _manifest(machine: str, files: list[PayloadFile]) -> str:
+    """The manifest JSON, byte-identical to ``json.dumps(obj, indent=2, sort_keys=True) + "\\n"`` of
+    ``{"machine": ..., "files": [{"mode", "path", "reload", "sha256"}, ...]}`` but written
+    directly: the stdlib's indenting encoder is pure Python and was half the render time."""
+    entries = [
+        "    {\n"
+        f'      "mode": "{f.mode:04o}",\n'
+        f'      "path": {_dumps(f.path)},\n'
+        f'      "reload": {_dumps(f.reload) if f.reload is not None else "null"},\n'
+        f'      "sha256": "{f.sha256}"\n'
+        "    }"
+        for f in files
+    ]
+    body = "[\n" + ",\n".join(entries) + "\n  ]" if entries else "[]"
+    return f'{{\n  "files": {body},\n  "machine": {_dumps(machine)}\n}}\n'
 
 
 # --------------------------------------------------------------------------- every machine
@@ -153,10 +167,13 @@ def _base_files(ctx: _Context, m: Machine) -> list[PayloadFile]:
     ssh = inv.customer.ssh
     home = "/root" if ssh.user == "root" else f"/home/{ssh.user}"
     files.append(
-        PayloadFile(
-            f"{home}/.ssh/authorized_keys",
-            render("authorized_keys.j2", keys=sorted(ssh.authorized_keys)),
-            mode=0o600,
+        ctx.cached(
+            ("authorized_keys",),
+            lambda: PayloadFile(
+                f"{home}/.ssh/authorized_keys",
+                render("authorized_keys.j2", keys=sorted(ssh.authorized_keys)),
+                mode=0o600,
+            ),
         )
     )
     return files
@@ -409,7 +426,40 @@ def _kea(ctx: _Context) -> tuple[PayloadFile, PayloadFile]:
 
 
 def _json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    """``json.dumps(obj, indent=2, sort_keys=True)``, except that every "reservations" list is
+    written one reservation per line (compact, keys sorted): reviewable diffs, and it keeps the
+    stdlib's slow pure-Python indenting encoder away from the ten thousand reservations."""
+    compact: list[str] = []
+
+    def strip(o: Any) -> Any:
+        if isinstance(o, dict):
+            out = {}
+            for k, v in o.items():
+                if k == "reservations" and v:
+                    compact.append(",\n".join(json.dumps(r, sort_keys=True) for r in v))
+                    out[k] = f"\0{len(compact) - 1}\0"
+                else:
+                    out[k] = strip(v)
+            return out
+        if isinstance(o, list):
+            return [strip(v) for v in o]
+        return o
+
+    text = json.dumps(strip(obj), indent=2, sort_keys=True) + "\n"
+    if not compact:
+        return text
+    lines = []
+    for line in text.split("\n"):
+        if '"\\u0000' in line:
+            indent = line[: len(line) - len(line.lstrip())]
+            key, _, rest = line.strip().partition(": ")
+            i = int(rest.split("\\u0000")[1])
+            inner = "\n".join(indent + "  " + r for r in compact[i].split("\n"))
+            comma = "," if rest.endswith(",") else ""
+            lines.append(f"{indent}{key}: [\n{inner}\n{indent}]{comma}")
+        else:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- DNS
