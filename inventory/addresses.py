@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import bisect
+import socket
 from dataclasses import dataclass, field
 
 import netaddr
+
+from .errors import Loc
 
 
 def parse_ip(text: str, version: int | None = None) -> tuple[int, int] | str:
@@ -20,7 +23,13 @@ def parse_ip(text: str, version: int | None = None) -> tuple[int, int] | str:
 
 
 def fmt(value: int, version: int) -> str:
-    return str(netaddr.IPAddress(value, version))
+    """The normalised text of an address: identical to ``str(netaddr.IPAddress(value, version))``
+    (checked by the tests), but via the C inet_ntop for speed when the result is unambiguous."""
+    if version == 4:
+        return socket.inet_ntoa(value.to_bytes(4, "big"))
+    if (value >> 32) not in (0, 0xFFFF) and (value >> 48) != 0:
+        return socket.inet_ntop(socket.AF_INET6, value.to_bytes(16, "big"))
+    return str(netaddr.IPAddress(value, 6))
 
 
 def parse_prefix(text: str, version: int) -> netaddr.IPNetwork | str:
@@ -70,9 +79,10 @@ class Pool:
     gateway: int | None = None
     #: (first, last, description) ranges that are never allocated, sorted
     excluded: list[tuple[int, int, str]] = field(default_factory=list)
-    used: dict[int, str] = field(default_factory=dict)  # address -> who holds it
+    used: dict[int, tuple[str, Loc]] = field(default_factory=dict)  # address -> (machine, field)
     _starts: list[int] = field(default_factory=list)
     _merged: list[tuple[int, int]] = field(default_factory=list)
+    _next: dict[int, int] = field(default_factory=dict)  # taken address -> where probing continues
     free: int = 0
 
     @property
@@ -107,6 +117,8 @@ class Pool:
 
     def why_not(self, addr: int) -> str | None:
         """Why ``addr`` cannot be held by a machine on this network (ignoring duplicates)."""
+        if self.lo <= addr <= self.hi and addr != self.gateway and self._excluded_end(addr) is None:
+            return None  # the common case, without formatting anything
         text = fmt(addr, self.version)
         if not self.first <= addr <= self.last:
             return f"{text} is outside network {self.network!r} ({self.prefix})"
@@ -127,27 +139,41 @@ class Pool:
             return self._merged[i][1]
         return None
 
-    def take(self, addr: int, holder: str) -> None:
+    def take(self, addr: int, holder: tuple[str, Loc]) -> None:
         self.used[addr] = holder
         self.free -= 1
 
-    def allocate(self, slot_hash: int, holder: str) -> int | None:
-        """The first free address at or after the hashed slot (wrapping); None when exhausted."""
+    def allocate(self, slot_hash: int, holder: tuple[str, Loc]) -> int | None:
+        """The first free address at or after the hashed slot (wrapping); None when exhausted.
+
+        Linear probing over runs of taken addresses is shortened with a path-compressed
+        "next candidate" map (union-find style), so dense pinned blocks stay cheap."""
         if self.free <= 0:
             return None
         lo, hi = self.lo, self.hi
         c = lo + slot_hash % (hi - lo + 1)
+        path: list[int] = []
         while True:
+            if c > hi:
+                self._compress(path, hi + 1)
+                path = []
+                c = lo
             end = self._excluded_end(c)
             if end is not None:
+                path.append(c)
                 c = end + 1
             elif c in self.used:
-                c += 1
+                path.append(c)
+                c = self._next.get(c, c + 1)
             else:
+                self._compress(path, c)
                 self.take(c, holder)
                 return c
-            if c > hi:
-                c = lo
+
+    def _compress(self, path: list[int], target: int) -> None:
+        for p in path:
+            if p in self.used:
+                self._next[p] = target
 
 
 def eui64(mac: str, prefix_first: int) -> int:

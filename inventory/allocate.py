@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import addresses, macs
 from .addresses import Pool
-from .errors import Reporter, render_path
+from .errors import Loc, Reporter, render_path
 from .lifecycle import HOLDS_ADDRESSES
 from .validate import MachinePlan, NetPlan
 
@@ -37,7 +37,7 @@ def assign_macs(
 
     NICs whose explicit MAC duplicates another's are added to ``dup_macs`` (already reported)."""
     out: dict[tuple[str, int], str] = {}
-    owner: dict[str, str] = {}
+    owner: dict[str, tuple[str, Loc]] = {}
     dup_macs.clear()
     for p in plans:
         for i, nic in enumerate(p.nics):
@@ -46,12 +46,12 @@ def assign_macs(
             out[(p.name, i)] = nic.mac
             if p.state not in HOLDS_ADDRESSES:
                 continue  # retired: its MAC is released
-            where = f"{p.name} {render_path(nic.loc)}"
             if nic.mac in owner:
-                p.bad(rep, nic.loc + ("mac",), f"duplicate MAC {nic.mac} (also {owner[nic.mac]})")
+                name, loc = owner[nic.mac]
+                p.bad(rep, nic.loc + ("mac",), f"duplicate MAC {nic.mac} (also {name} {render_path(loc)})")
                 dup_macs.add((p.name, i))
             else:
-                owner[nic.mac] = where
+                owner[nic.mac] = (p.name, nic.loc)
     for p in plans:
         for i, nic in enumerate(p.nics):
             if nic.mac is not None:
@@ -63,7 +63,7 @@ def assign_macs(
                 mac = macs.generate_mac(prefix, customer, p.name, nic.name, attempt)
             out[(p.name, i)] = mac
             if p.state in HOLDS_ADDRESSES:
-                owner[mac] = f"{p.name} {render_path(nic.loc)}"
+                owner[mac] = (p.name, nic.loc)
     return out
 
 
@@ -87,9 +87,10 @@ def assign_addresses(
             p.bad(rep, field, f"{what}{why}")
             return False
         if value in pool.used:
-            p.bad(rep, field, f"duplicate IPv{v} {addresses.fmt(value, v)} (also {pool.used[value]})")
+            name, loc = pool.used[value]
+            p.bad(rep, field, f"duplicate IPv{v} {addresses.fmt(value, v)} (also {name} {render_path(loc)})")
             return False
-        pool.take(value, f"{p.name} {render_path(field)}")
+        pool.take(value, (p.name, field))
         return True
 
     for p in plans:
@@ -138,7 +139,7 @@ def assign_addresses(
         att = nic.atts[j]
         field = att.loc + (f"ipv{v}",)
         h = slot_hash(customer, p.name, nic.name, att.network, v)
-        got = pool.allocate(h, f"{p.name} {render_path(field)}")
+        got = pool.allocate(h, (p.name, field))
         if got is None:
             p.bad(rep, field, f"network {att.network!r} is exhausted: no free IPv{v} address for {p.name}")
             continue

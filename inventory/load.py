@@ -8,6 +8,9 @@ that have problems with the round-trip loader, which records positions.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import marshal
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml import __version__ as ruamel_version
 from ruamel.yaml.error import YAMLError
 
 from .errors import Loc, Problem, Reporter
@@ -331,37 +335,120 @@ def _parse(path: Path, rel: str, rep: Reporter) -> Any:
         return MISSING
 
 
-def read(root: Path, rep: Reporter) -> RawInventory:
+_CACHE_VERSION = 1
+#: (rel path, machine base loc, checked data, machine name) for each machine in a file
+Entry = tuple[Loc, dict[str, Any], str | None]
+#: problems found in one file, as (machine, field, message, loc) -- the customer is added on use
+FileProblems = list[tuple[str | None, str, str, Loc]]
+
+
+def _check_file(path: Path, rel: str, customer: str) -> tuple[Any, FileProblems]:
+    """Parse and type-check one file: ``customer.yaml`` -> its checked dict, a machine file -> entries."""
+    rep = Reporter(customer)
+    result: Any = None
+    doc = _parse(path, rel, rep)
+    if rel == "customer.yaml":
+        if doc is not MISSING:
+            checked = CUSTOMER(doc, (), Ctx(rep, rel))
+            result = None if checked is MISSING else checked
+    elif doc is not MISSING and doc is not None:  # (an empty file declares nothing)
+        entries: list[Entry] = []
+        for base, d in [((i,), d) for i, d in enumerate(doc)] if isinstance(doc, list) else [((), doc)]:
+            name = d.get("name") if isinstance(d, dict) else None
+            mname = name if isinstance(name, str) else None
+            data = MACHINE(d, (), Ctx(rep, rel, mname, base))
+            if data is not MISSING:
+                entries.append((base, data, mname))
+        result = entries
+    return result, [(p.machine, p.field, p.message, p.loc) for p in rep.problems]
+
+
+class _Cache:
+    """Per-file results of ``_check_file`` keyed by (mtime_ns, size), stored with marshal.
+
+    Only used when a cache directory is given (``UNIFORM_INVENTORY_CACHE`` or ``cache_dir``):
+    the checked data is plain str/int/float/bool/None/list/dict, so marshal round-trips it."""
+
+    def __init__(self, cache_dir: Path | None, root: Path) -> None:
+        self.path: Path | None = None
+        self.files: dict[str, Any] = {}
+        self.dirty = False
+        if cache_dir is None:
+            return
+        key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:24]
+        self.path = cache_dir / f"inventory-{key}.marshal"
+        try:
+            data = marshal.loads(self.path.read_bytes())
+            if data.get("version") == (_CACHE_VERSION, ruamel_version):
+                self.files = data["files"]
+        except (OSError, ValueError, EOFError, TypeError, AttributeError, KeyError):
+            self.files = {}
+
+    def get(self, path: Path, rel: str, customer: str) -> tuple[Any, FileProblems]:
+        if self.path is None:
+            return _check_file(path, rel, customer)
+        try:
+            st = path.stat()
+        except OSError:
+            return _check_file(path, rel, customer)
+        stamp = (st.st_mtime_ns, st.st_size)
+        hit = self.files.get(rel)
+        if hit is not None and hit[0] == stamp and hit[1] == customer:
+            return hit[2], hit[3]
+        result, problems = _check_file(path, rel, customer)
+        self.files[rel] = (stamp, customer, result, problems)
+        self.dirty = True
+        return result, problems
+
+    def save(self, seen: set[str]) -> None:
+        if self.path is None:
+            return
+        if set(self.files) - seen:
+            self.files = {k: v for k, v in self.files.items() if k in seen}
+            self.dirty = True
+        if not self.dirty:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(marshal.dumps({"version": (_CACHE_VERSION, ruamel_version), "files": self.files}))
+            os.replace(tmp, self.path)
+        except (OSError, ValueError):
+            pass  # a cache that cannot be written is only slower
+
+
+def read(root: Path, rep: Reporter, cache_dir: Path | None = None) -> RawInventory:
     """Read and type-check ``customer.yaml`` and ``machines/*.yaml`` under ``root``."""
     raw = RawInventory(root, rep.customer)
+    if cache_dir is None and os.environ.get("UNIFORM_INVENTORY_CACHE"):
+        cache_dir = Path(os.environ["UNIFORM_INVENTORY_CACHE"])
+    cache = _Cache(cache_dir, root)
+    seen: set[str] = set()
+
+    def problems(rel: str, found: FileProblems) -> None:
+        for machine, fld, message, loc in found:
+            rep.problems.append(Problem(rep.customer, rel, machine, fld, message, None, tuple(loc)))
+
     cpath = root / "customer.yaml"
     if not cpath.is_file():
         rep.add("customer.yaml", (), "missing customer.yaml")
     else:
-        doc = _parse(cpath, "customer.yaml", rep)
-        if doc is not MISSING:
-            checked = CUSTOMER(doc, (), Ctx(rep, "customer.yaml"))
-            if checked is not MISSING:
-                raw.doc = checked
+        seen.add("customer.yaml")
+        doc, found = cache.get(cpath, "customer.yaml", rep.customer)
+        problems("customer.yaml", found)
+        if doc is not None:
+            raw.doc = doc
     mdir = root / "machines"
-    files = sorted(mdir.glob("*.yaml")) if mdir.is_dir() else []
-    for path in files:
-        rel = f"machines/{path.name}"
-        doc = _parse(path, rel, rep)
-        if doc is MISSING:
-            continue
-        if doc is None:
-            continue  # an empty file: nothing to declare
-        entries: list[tuple[Loc, Any]] = (
-            [((i,), d) for i, d in enumerate(doc)] if isinstance(doc, list) else [((), doc)]
-        )
-        for base, d in entries:
-            name = d.get("name") if isinstance(d, dict) else None
-            mname = name if isinstance(name, str) else None
-            data = MACHINE(d, (), Ctx(rep, rel, mname, base))
-            if data is MISSING:
-                continue
-            raw.machines.append(RawMachine(rel, base, data, mname))
+    names = sorted(e.name for e in os.scandir(mdir) if e.name.endswith(".yaml")) if mdir.is_dir() else []
+    for fname in names:
+        path = mdir / fname
+        rel = f"machines/{fname}"
+        seen.add(rel)
+        entries, found = cache.get(path, rel, rep.customer)
+        problems(rel, found)
+        for base, data, mname in entries or ():
+            raw.machines.append(RawMachine(rel, tuple(base), data, mname))
+    cache.save(seen)
     return raw
 
 

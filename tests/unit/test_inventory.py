@@ -7,10 +7,12 @@ from pathlib import Path
 
 import netaddr
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import inventory
 from inventory import InventoryError, generate_mac, load, pin, transition, unpinned
-from inventory.addresses import eui64
+from inventory.addresses import eui64, fmt
 from inventory.allocate import slot_hash
 from inventory.model import Kind, State
 
@@ -269,3 +271,37 @@ def test_retiring_releases_addresses(acme: Path) -> None:
     inv = load(acme)
     assert inv.machines["web2"].nics[0].attachments[0].ipv4 == "10.0.0.20"
     assert inv.machines["web1"].history == (State.PLANNED, State.STAGED, State.ACTIVE, State.DECOMMISSIONING)
+
+
+# ---------------------------------------------------------------- formatting and the parse cache
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.integers(0, 2**128 - 1), st.integers(0, 2**48).map(lambda x: x << 80)))
+def test_fmt_matches_netaddr(value: int) -> None:
+    assert fmt(value, 6) == str(netaddr.IPAddress(value, 6))
+    assert fmt(value % 2**32, 4) == str(netaddr.IPAddress(value % 2**32, 4))
+
+
+@pytest.mark.parametrize(
+    "value", [0, 1, 0xFFFF_0A00_0001, 0x0A00_0001, 0x2001_0DB8 << 96, (0xFD00 << 112) | 1]
+)
+def test_fmt_edge_cases(value: int) -> None:
+    assert fmt(value, 6) == str(netaddr.IPAddress(value, 6))
+
+
+def test_cache_gives_the_same_result_and_sees_edits(acme: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cold = load(acme)
+    assert load(acme, cache_dir=cache) == cold
+    assert list(cache.iterdir()) and load(acme, cache_dir=cache) == cold
+    web1 = acme / "machines" / "web1.yaml"
+    web1.write_text(web1.read_text().replace("cores: 2", 'cores: "2"'))
+    for _ in range(2):  # the problem is found, then served from the cache with its line number
+        with pytest.raises(InventoryError) as info:
+            load(acme, cache_dir=cache)
+        assert [str(p) for p in info.value.problems] == [
+            "acme: machines/web1.yaml:4: web1: cores: expected an integer, got string '2'"
+        ]
+    web1.unlink()
+    assert "web1" not in load(acme, cache_dir=cache).machines
