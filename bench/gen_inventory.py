@@ -66,14 +66,22 @@ def machine_lines(
     name: str, kind: str, hv: str | None, rnd: random.Random, c: Counter, indent: str, first: str
 ) -> list[str]:
     state, history = rnd.choices(
-        [("active", "[planned, staged]"), ("planned", "[]"), ("staged", "[planned]"),
-         ("retired", "[planned, staged, active, decommissioning]")],
+        [
+            ("active", "[planned, staged]"),
+            ("planned", "[]"),
+            ("staged", "[planned]"),
+            ("retired", "[planned, staged, active, decommissioning]"),
+        ],
         weights=[90, 4, 3, 3],
     )[0]
     if kind == "hw":
         cores, memory, roles = 64, "512GiB", "[hypervisor]"
     else:
-        cores, memory, roles = rnd.choice([1, 2, 4, 8]), rnd.choice(["1GiB", "2GiB", "4GiB", "8GiB", "16GiB"]), "[]"
+        cores, memory, roles = (
+            rnd.choice([1, 2, 4, 8]),
+            rnd.choice(["1GiB", "2GiB", "4GiB", "8GiB", "16GiB"]),
+            "[]",
+        )
     out = [f"{first}name: {name}", f"kind: {kind}"]
     if hv:
         out.append(f"hypervisor: {hv}")
@@ -89,8 +97,12 @@ def machine_lines(
             out.append(f"        ipv4: {c.next_ip(net)}")
         if i == 0 and kind == "vm":
             out.append("      - network: v6only")
-    out += [f"roles: {roles}", f"tags: [{rnd.choice(['web', 'db', 'cache', 'batch'])}, prod]",
-            f"state: {state}", f"history: {history}"]
+    out += [
+        f"roles: {roles}",
+        f"tags: [{rnd.choice(['web', 'db', 'cache', 'batch'])}, prod]",
+        f"state: {state}",
+        f"history: {history}",
+    ]
     return [out[0]] + [indent + x for x in out[1:]]
 
 

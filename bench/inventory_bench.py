@@ -35,8 +35,10 @@ def main() -> None:
         n = len(inv.machines)
         for k, v in timings.items():
             stages.setdefault(k, []).append(v)
-    print(f"{n} machines, {len(totals)} runs: median {statistics.median(totals):.3f} s "
-          f"(min {min(totals):.3f}, max {max(totals):.3f})")
+    print(
+        f"{n} machines, {len(totals)} runs: median {statistics.median(totals):.3f} s "
+        f"(min {min(totals):.3f}, max {max(totals):.3f})"
+    )
     for k, vs in stages.items():
         print(f"  {k:<12} {statistics.median(vs):.3f} s")
 
