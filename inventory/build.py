@@ -57,6 +57,7 @@ def _load(root: Path, timings: dict[str, float] | None, cache_dir: str | Path | 
     nets = validate.networks(raw, cust, rep)
     plans = validate.machines(raw, nets, rep)
     validate.capacity(plans, cust, rep)
+    validate.host_keys(cust, plans, rep)
     lap("validate")
     dup_macs: set[tuple[str, int]] = set()
     mac_of = allocate.assign_macs(cust.name, cust.mac_prefix, plans, rep, dup_macs)

@@ -351,6 +351,18 @@ def _hypervisors(plans: list[MachinePlan], rep: Reporter) -> None:
             p.bad(rep, ("hypervisor",), f"{hv!r} does not have role 'hypervisor'")
 
 
+def host_keys(cust: Customer, plans: list[MachinePlan], rep: Reporter) -> None:
+    """Pinned SSH host keys must belong to machines of this customer."""
+    names = [p.name for p in plans]
+    for host, _ in cust.ssh.host_keys:
+        if host not in names:
+            rep.add(
+                "customer.yaml",
+                ("ssh", "host_keys", host),
+                f"unknown machine {host!r}{_suggest(host, names)}",
+            )
+
+
 def capacity(plans: list[MachinePlan], cust: Customer, rep: Reporter) -> None:
     """Report overcommitted hypervisors (on the hypervisor)."""
     by_hv: dict[str, list[MachinePlan]] = {}

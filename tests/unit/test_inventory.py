@@ -305,3 +305,52 @@ def test_cache_gives_the_same_result_and_sees_edits(acme: Path, tmp_path: Path) 
         ]
     web1.unlink()
     assert "web1" not in load(acme, cache_dir=cache).machines
+
+
+# ---------------------------------------------------------------- IPv6 allocation and the CLI
+
+V6_CUSTOMER = """\
+customer: acme
+domain: acme.example
+networks:
+  lan:
+    ipv4: 10.0.0.0/24
+    ipv6: fd00::/64
+    gateway4: 10.0.0.1
+    reserved: ["10.0.0.1-10.0.0.9"]
+    dhcp_pool: 10.0.0.200-10.0.0.250
+  v6:
+    ipv6: fd00:6::/120
+"""
+
+
+def test_ipv6_on_a_non_64_prefix_is_allocated_and_pinned(acme: Path) -> None:
+    (acme / "customer.yaml").write_text(V6_CUSTOMER)
+    (acme / "machines" / "web2.yaml").write_text(
+        "name: web2\nkind: vm\nhypervisor: hv1\ncores: 1\nmemory: 1GiB\n"
+        'nics:\n  - name: eth0\n    mac: "52:54:00:00:00:09"\n    networks:\n      - network: v6\n'
+        "state: planned\n"
+    )
+    inv = load(acme)
+    att = inv.machines["web2"].nics[0].attachments[0]
+    slot = (0xFD00_0006 << 96) + 1 + slot_hash("acme", "web2", "eth0", "v6", 6) % 255
+    assert att.ipv4 is None and att.ipv6 == str(netaddr.IPAddress(slot, 6)) and not att.ipv6_pinned
+    assert unpinned(inv) == [f"web2: nics[0].networks[0].ipv6 = {att.ipv6}"]
+    assert pin(acme) == unpinned(inv)
+    again = load(acme).machines["web2"].nics[0].attachments[0]
+    assert again.ipv6 == att.ipv6 and again.ipv6_pinned
+
+
+def test_cli(acme: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from inventory.cli import main
+
+    assert main(["check", str(acme)]) == 0
+    assert capsys.readouterr().out == "acme: 2 machines, 1 networks: ok\n"
+    add_vm(acme, "web2")
+    assert main(["unpinned", str(acme)]) == 1
+    assert main(["pin", str(acme)]) == 0
+    assert main(["unpinned", str(acme)]) == 0
+    assert main(["transition", str(acme), "web2", "active"]) == 1
+    assert "cannot move from planned to active" in capsys.readouterr().err
+    assert main(["transition", str(acme), "web2", "staged"]) == 0
+    assert load(acme).machines["web2"].state is State.STAGED
