@@ -96,7 +96,8 @@ def _tar(write: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def _ssh_run(target: dict[str, Any], private_key: str | None, script: str, stdin: bytes) -> None:
+def _ssh_run(target: dict[str, Any], private_key: str | None, script: str, stdin: bytes) -> str:
+    """Run ``script`` on the target; its stderr when it succeeded."""
     host, port, user = target["host"], int(target["port"]), target["user"]
     with tempfile.TemporaryDirectory(prefix="uniform-ssh-") as tmp:
         known = Path(tmp) / "known_hosts"
@@ -109,7 +110,9 @@ def _ssh_run(target: dict[str, Any], private_key: str | None, script: str, stdin
         ]  # fmt: skip
         if target.get("host_key"):
             # Pinned host key: the session fails unless the host proves this key.
-            known.write_text(f"[{host}]:{port} {target['host_key']}\n" if port != 22 else f"{host} {target['host_key']}\n")
+            known.write_text(
+                f"[{host}]:{port} {target['host_key']}\n" if port != 22 else f"{host} {target['host_key']}\n"
+            )
             opts += ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}"]
         else:
             # Only reachable when the customer opted out explicitly (ssh.host_key_check: false).
@@ -129,25 +132,43 @@ def _ssh_run(target: dict[str, Any], private_key: str | None, script: str, stdin
         raise UnreachableError(f"{user}@{host}:{port}: ssh failed: {err}")
     if proc.returncode != 0:
         raise DeliveryError(f"{user}@{host}:{port}: remote command failed (exit {proc.returncode}): {err}")
+    return err
 
 
-def _ssh_apply(props: dict[str, Any], write: dict[str, Any], remove: list[str], reload: bool) -> None:
+RELOAD_FAILED = "uniform: reload failed after delete:"
+
+
+def _ssh_apply(
+    props: dict[str, Any], write: dict[str, Any], remove: list[str], reload: bool, deleting: bool = False
+) -> list[str]:
     lines = ["set -e"]
     if write:
         lines.append("tar -x -p -o -C / -f -")
     if remove:
         lines.append("rm -f -- " + " ".join(shlex.quote(p) for p in remove))
-    if reload:
+    if reload and not deleting:
         lines += list(props.get("reload") or [])
-    _ssh_run(props["target"], props.get("private_key"), "\n".join(lines), _tar(write) if write else b"")
+    elif reload:
+        # The whole group is gone.  Its reload commands still run (a service whose
+        # config went must drop it), but they may need the files just removed
+        # (`hostname -F /etc/hostname` fails without it): a failure is reported,
+        # and does not fail the delete, or a decommissioned machine wedges the stack.
+        for cmd in props.get("reload") or []:
+            label = shlex.quote(f"{RELOAD_FAILED} {cmd}:")
+            lines.append(f'out=$( ( {cmd} ) 2>&1 ) || printf "%s %s\\n" {label} "$out" >&2')
+    err = _ssh_run(props["target"], props.get("private_key"), "\n".join(lines), _tar(write) if write else b"")
+    return [line for line in err.splitlines() if line.startswith(RELOAD_FAILED)]
 
 
-def _apply(props: dict[str, Any], write: dict[str, Any], remove: list[str]) -> None:
+def _apply(
+    props: dict[str, Any], write: dict[str, Any], remove: list[str], deleting: bool = False
+) -> list[str]:
+    """Apply the change; warnings (reloads that failed after a delete)."""
     target = props["target"]
     if target["mode"] == "local":
         _local_apply(target["root"], write, remove)
-    else:
-        _ssh_apply(props, write, remove, reload=bool(write or remove))
+        return []
+    return _ssh_apply(props, write, remove, reload=bool(write or remove), deleting=deleting)
 
 
 class FilesProvider(ResourceProvider):
@@ -179,17 +200,21 @@ class FilesProvider(ResourceProvider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         _, remove = _changed(props, {})
         try:
-            _apply(props, {}, remove)
+            warnings = _apply(props, {}, remove, deleting=True)
         except UnreachableError as e:
             # The host is gone (retired, powered off for good): its files went
             # with it.  Failing here would wedge the stack forever.
             pulumi.log.warn(f"{_id}: host unreachable, dropping it from the stack without cleanup: {e}")
+            return
+        for w in warnings:
+            pulumi.log.warn(f"{_id}: {w}")
 
 
 def _target_id(target: dict[str, Any]) -> str:
     if target["mode"] == "local":
         return f"local:{target['root']}"
-    return f"ssh:{target['user']}@{target['host']}:{target['port']}"
+    # int(): the engine hands numbers back as floats (22.0)
+    return f"ssh:{target['user']}@{target['host']}:{int(target['port'])}"
 
 
 class Files(pulumi.dynamic.Resource):
@@ -217,5 +242,7 @@ class Files(pulumi.dynamic.Resource):
             "reload": reload,
             "private_key": private_key,
         }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"]))
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"])
+        )
         super().__init__(FilesProvider(), name, props, opts)

@@ -50,7 +50,18 @@ CTL_IP = "10.77.0.2"
 PROBE_IP_NOTE = "probe namespaces carry no address: they only run a DHCP client"
 #: payload paths must fall under what hostinit.sh makes private (overlay/tmpfs)
 PRIVATE_PREFIXES = ("/etc/", "/root/", "/var/")
-TOOLS = ("ip", "unshare", "nsenter", "mountpoint", "flock", "ssh", "ssh-keygen", "ssh-keyscan", "dig", "udhcpc")
+TOOLS = (
+    "ip",
+    "unshare",
+    "nsenter",
+    "mountpoint",
+    "flock",
+    "ssh",
+    "ssh-keygen",
+    "ssh-keyscan",
+    "dig",
+    "udhcpc",
+)
 SBIN_TOOLS = ("sshd", "dnsmasq")
 
 
@@ -114,7 +125,8 @@ class Engine:
             raise LabError(f"pulumi {' '.join(args)}: timed out after {timeout}s") from e
         if check and proc.returncode != 0:
             raise LabError(
-                f"pulumi {' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+                f"pulumi {' '.join(args)} exited {proc.returncode}\n"
+                f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
             )
         return proc
 
@@ -188,7 +200,9 @@ class Lab:
             raise LabUnavailable("the lab needs root (network, mount and UTS namespaces)")
         missing = [t for t in TOOLS + SBIN_TOOLS if which(t) is None]
         if missing:
-            raise LabUnavailable(f"missing tools: {', '.join(missing)} (apt-get install: see tools/debian-packages.txt)")
+            raise LabUnavailable(
+                f"missing tools: {', '.join(missing)} (apt-get install: see tools/debian-packages.txt)"
+            )
         for p in PRIVATE_PREFIXES:
             if str(self.run_dir).startswith(p.rstrip("/") + "/") or str(self.run_dir) == p.rstrip("/"):
                 raise LabError(f"run dir {self.run_dir} is under {p}, which lab hosts overlay")
@@ -198,7 +212,18 @@ class Lab:
             raise LabUnavailable(f"cannot create a network namespace: {proc.stderr.strip()}")
         try:
             proc = run(
-                ["ip", "netns", "exec", probe, "unshare", "--mount", "--uts", "--propagation", "private", "true"],
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    probe,
+                    "unshare",
+                    "--mount",
+                    "--uts",
+                    "--propagation",
+                    "private",
+                    "true",
+                ],
                 check=False,
                 timeout=10,
             )
@@ -214,8 +239,22 @@ class Lab:
         self.preflight()
         self.down()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.run_dir / "state", ignore_errors=True)  # a fresh backend every time
         self._make_project()
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "uniform-lab-deploy", "-f", str(self.client_key)])
+        run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "uniform-lab-deploy",
+                "-f",
+                str(self.client_key),
+            ]
+        )
         # switch and controller
         run(["ip", "netns", "add", self.sw])
         run(["ip", "-n", self.sw, "link", "add", "br0", "type", "bridge"])
@@ -268,7 +307,20 @@ class Lab:
         if hd.exists():
             shutil.rmtree(hd)
         (hd / "state").mkdir(parents=True)
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lab-{name}", "-f", str(hd / "ssh_host_ed25519_key")])
+        run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                f"lab-{name}",
+                "-f",
+                str(hd / "ssh_host_ed25519_key"),
+            ]
+        )
         shutil.copy(self.client_key.with_suffix(".pub"), hd / "authorized_keys.seed")
         (hd / "sshd_config").write_text(
             "\n".join(
@@ -320,9 +372,17 @@ class Lab:
 
     def start_sshd(self, name: str) -> None:
         hd = self.host_dir(name)
-        self.in_host(name, [which("sshd") or "/usr/sbin/sshd", "-f", str(hd / "sshd_config"), "-E", str(hd / "sshd.log")])
+        self.in_host(
+            name,
+            [which("sshd") or "/usr/sbin/sshd", "-f", str(hd / "sshd_config"), "-E", str(hd / "sshd.log")],
+        )
         deadline = time.monotonic() + 10
-        while run(["ip", "netns", "exec", self.ns(name), "ss", "-Hltn", "sport = :22"], timeout=5).stdout.strip() == "":
+        while (
+            run(
+                ["ip", "netns", "exec", self.ns(name), "ss", "-Hltn", "sport = :22"], timeout=5
+            ).stdout.strip()
+            == ""
+        ):
             if time.monotonic() > deadline:
                 raise LabError(f"{name}: sshd does not listen: {(hd / 'sshd.log').read_text()}")
             time.sleep(0.05)
@@ -337,7 +397,9 @@ class Lab:
     def _record_host_key(self, name: str) -> None:
         """The documented workflow: ssh-keyscan the host, pin the key in customer.yaml."""
         h = self.hosts[name]
-        out = run(["ip", "netns", "exec", self.ctl, "ssh-keyscan", "-T", "5", "-t", "ed25519", h.ipv4], timeout=15).stdout
+        out = run(
+            ["ip", "netns", "exec", self.ctl, "ssh-keyscan", "-T", "5", "-t", "ed25519", h.ipv4], timeout=15
+        ).stdout
         fields = out.split()
         if len(fields) < 3 or fields[1] != "ssh-ed25519":
             raise LabError(f"{name}: ssh-keyscan {h.ipv4} gave {out!r}")
@@ -380,7 +442,9 @@ class Lab:
 
     def _check_session(self, name: str) -> None:
         """An ssh session of the deploy key sees the lab shims first on PATH and a private /etc."""
-        out = run(self.ssh_cmd(name, "command -v systemctl; mountpoint -q /etc && echo private"), timeout=20).stdout
+        out = run(
+            self.ssh_cmd(name, "command -v systemctl; mountpoint -q /etc && echo private"), timeout=20
+        ).stdout
         if out.split() != ["/usr/local/sbin/systemctl", "private"]:
             raise LabError(f"{name}: ssh session does not see the lab's view: {out!r}")
 
@@ -454,7 +518,8 @@ class Lab:
     def dig(self, server: str, name: str, *, reverse: bool = False) -> list[str]:
         q = ["-x", name] if reverse else [name, "A"]
         out = run(
-            ["ip", "netns", "exec", self.ctl, "dig", f"@{server}", "+short", "+time=2", "+tries=2", *q], timeout=15
+            ["ip", "netns", "exec", self.ctl, "dig", f"@{server}", "+short", "+time=2", "+tries=2", *q],
+            timeout=15,
         ).stdout
         return [line.strip() for line in out.splitlines() if line.strip()]
 
@@ -473,13 +538,16 @@ class Lab:
         """VM name -> state as the hypervisor's virsh (lab shim) records them."""
         db = self.host_dir(hypervisor) / "state" / "libvirt"
         return {
-            p.stem: "running" if (db / f"{p.stem}.running").exists() else "shut off" for p in sorted(db.glob("*.xml"))
+            p.stem: "running" if (db / f"{p.stem}.running").exists() else "shut off"
+            for p in sorted(db.glob("*.xml"))
         }
 
     def status(self) -> str:
         lines = [f"lab {self.run_dir} prefix {self.prefix}"]
         netns = run(["ip", "netns", "list"], timeout=10, check=False).stdout.split("\n")
-        lines += [f"  netns {n.split()[0]}" for n in netns if n.strip() and n.split()[0].startswith(self.prefix)]
+        lines += [
+            f"  netns {n.split()[0]}" for n in netns if n.strip() and n.split()[0].startswith(self.prefix)
+        ]
         for h in self.hosts.values():
             lines.append(f"  host {h.name}: {h.mac} {h.ipv4}/{h.prefixlen}")
         return "\n".join(lines)
@@ -559,17 +627,23 @@ def check(lab: Lab, out: Any = print) -> bool:
         fwd, rev = lab.dig(dns, fqdn), lab.dig(dns, h.ipv4, reverse=True)
         good = fwd == [h.ipv4] and rev == [fqdn + "."]
         ok &= good
-        out(f"  {fqdn:16} -> {','.join(fwd) or '-':12}  {h.ipv4:12} -> {','.join(rev) or '-'}  {'ok' if good else 'WRONG'}")
+        verdict = "ok" if good else "WRONG"
+        out(f"  {fqdn:16} -> {','.join(fwd) or '-':12}  {h.ipv4:12} -> {','.join(rev) or '-'}  {verdict}")
     dhcp_host = next(m.name for m in inv.machines.values() if "dhcp" in m.roles)
     out(f"\n== {dhcp_host}:/var/lib/misc/dnsmasq.leases ==\n" + lab.leases(dhcp_host).rstrip())
     for hv in (m.name for m in inv.machines.values() if "hypervisor" in m.roles and m.name in lab.hosts):
         out(f"\n== {hv}: VMs defined (virsh shim) ==  {lab.vms_defined(hv)}")
-    out("\n== hostnames (each host's own UTS namespace) ==  " + ", ".join(f"{n}={lab.hostname(n)}" for n in lab.hosts))
+    out(
+        "\n== hostnames (each host's own UTS namespace) ==  "
+        + ", ".join(f"{n}={lab.hostname(n)}" for n in lab.hosts)
+    )
     return ok
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="lab/lab.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="lab/lab.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--run-dir", default=str(LAB / ".run"))
     ap.add_argument("command", choices=["up", "down", "status", "check", "demo", "pulumi"])
     ap.add_argument("args", nargs=argparse.REMAINDER)
