@@ -83,6 +83,7 @@ def build(machines: int, dhcp: str = "dnsmasq", dns: str = "bind") -> Inventory:
     out: dict[str, Machine] = {}
     n_hv = max(1, machines // 40)
     for i in range(machines):
+        roles: tuple[str, ...]
         if i < 2:
             name, kind, roles, hv, state = f"ns{i + 1}", Kind.HW, ("dhcp", "dns"), None, State.ACTIVE
         elif i < 2 + n_hv:

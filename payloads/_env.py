@@ -39,6 +39,7 @@ def render(template: str, **ctx: Any) -> str:
     if t is None:
         t = _compiled[template] = ENV.get_template(template)
     try:
-        return "".join(t.root_render_func(t.new_context(ctx, shared=True)))
+        context = ENV.context_class(ENV, ctx, t.name, t.blocks)
+        return "".join(t.root_render_func(context))
     except Exception:
         return ENV.handle_exception()

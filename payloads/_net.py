@@ -44,7 +44,10 @@ def v6_int(addr: str) -> int:
     return n
 
 
+@lru_cache(maxsize=1 << 18)
 def sort_key(addr: str) -> tuple[int, int]:
+    """(version, integer value): sorts addresses numerically, v4 first (cached: every address is
+    sorted for DHCP and for DNS)."""
     if ":" in addr:
         return (6, v6_int(addr))
     a, b, c, d = addr.split(".")
@@ -70,6 +73,6 @@ def reverse_zone(prefix: str) -> str:
 def reverse_pointer(addr: str) -> str:
     """10.1.2.3 -> 3.2.1.10.in-addr.arpa; v6 -> 32 nibbles + ip6.arpa."""
     if ":" in addr:
-        nibbles = f"{v6_int(addr):032x}"
+        nibbles = f"{sort_key(addr)[1]:032x}"
         return ".".join(reversed(nibbles)) + ".ip6.arpa"
     return ".".join(reversed(addr.split("."))) + ".in-addr.arpa"

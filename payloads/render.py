@@ -7,6 +7,7 @@ reuses one context for all machines, ``render_machine`` caches the last one.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import shlex
@@ -14,7 +15,7 @@ import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from inventory import lifecycle
 from inventory.model import Inventory, Machine, Network, Nic, State
@@ -88,11 +89,19 @@ def render_machine(inv: Inventory, machine: Machine) -> MachinePayload:
 def render_customer(inv: Inventory) -> dict[str, MachinePayload]:
     """Payloads of the machines whose state is delivered (lifecycle.delivered), sorted by name."""
     ctx = _Context(inv)
-    return {
-        name: _render(ctx, inv.machines[name])
-        for name in sorted(inv.machines)
-        if lifecycle.delivered(inv.machines[name].state)
-    }
+    # Rendering allocates ~10 strings per file and no garbage cycles worth collecting; the
+    # cyclic GC's passes over the growing heap cost ~20 % at 10,000 machines, so pause it.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return {
+            name: _render(ctx, inv.machines[name])
+            for name in sorted(inv.machines)
+            if lifecycle.delivered(inv.machines[name].state)
+        }
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _render(ctx: _Context, m: Machine) -> MachinePayload:
@@ -113,7 +122,7 @@ def _render(ctx: _Context, m: Machine) -> MachinePayload:
     return MachinePayload(m.name, tuple(files))
 
 
-_dumps = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_dumps = json.encoder.encode_basestring_ascii
 
 
 def _manifest(machine: str, files: list[PayloadFile]) -> str:
@@ -223,13 +232,13 @@ def _networkd_files(inv: Inventory, m: Machine, nic: Nic) -> list[PayloadFile]:
                     addresses=addresses,
                     gateways=gateways,
                     dns=dns,
-                    domains=domains,
+                    domains=" ".join(domains),
                     static6=static6,
                 ),
                 reload="networkd",
             ),
         ]
-    common = dict(addresses=addresses, gateways=gateways, dns=dns, domains=domains, static6=static6)
+    common = dict(addresses=addresses, gateways=gateways, dns=dns, domains=" ".join(domains), static6=static6)
     return [
         link,
         PayloadFile(
@@ -358,11 +367,13 @@ def _kea(ctx: _Context) -> tuple[PayloadFile, PayloadFile]:
             if dns4:
                 opts.append({"name": "domain-name-servers", "data": ", ".join(dns4)})
             seen: set[str] = set()
-            res4 = []
+            res4 = _Reservations()
             for h in hosts[name]:
                 if h.ipv4 and h.mac not in seen:
                     seen.add(h.mac)
-                    res4.append({"hw-address": h.mac, "ip-address": h.ipv4, "hostname": h.name})
+                    res4.append(
+                        f'{{"hostname": {_dumps(h.name)}, "hw-address": "{h.mac}", "ip-address": "{h.ipv4}"}}'
+                    )
             s4: dict[str, Any] = {
                 "id": ids[name],
                 "subnet": net.ipv4,
@@ -379,11 +390,14 @@ def _kea(ctx: _Context) -> tuple[PayloadFile, PayloadFile]:
             if dns6:
                 opts6.append({"name": "dns-servers", "data": ", ".join(dns6)})
             seen6: set[str] = set()
-            res6 = []
+            res6 = _Reservations()
             for h in hosts[name]:
                 if h.ipv6 and h.mac not in seen6:
                     seen6.add(h.mac)
-                    res6.append({"hw-address": h.mac, "ip-addresses": [h.ipv6], "hostname": h.name})
+                    name_json = _dumps(h.name)
+                    res6.append(
+                        f'{{"hostname": {name_json}, "hw-address": "{h.mac}", "ip-addresses": ["{h.ipv6}"]}}'
+                    )
             subnets6.append(
                 {
                     "id": ids[name],
@@ -425,22 +439,24 @@ def _kea(ctx: _Context) -> tuple[PayloadFile, PayloadFile]:
     )
 
 
+class _Reservations(list[str]):
+    """Kea reservations, each already encoded as one compact JSON object (keys sorted)."""
+
+
 def _json(obj: Any) -> str:
-    """``json.dumps(obj, indent=2, sort_keys=True)``, except that every "reservations" list is
-    written one reservation per line (compact, keys sorted): reviewable diffs, and it keeps the
-    stdlib's slow pure-Python indenting encoder away from the ten thousand reservations."""
-    compact: list[str] = []
+    """``json.dumps(obj, indent=2, sort_keys=True)``, except that :class:`_Reservations` lists are
+    written one reservation per line: reviewable diffs, and it keeps the stdlib's slow
+    pure-Python indenting encoder away from the ten thousand reservations."""
+    compact: list[_Reservations] = []
 
     def strip(o: Any) -> Any:
+        if isinstance(o, _Reservations):
+            if not o:
+                return []
+            compact.append(o)
+            return f"\0{len(compact) - 1}\0"
         if isinstance(o, dict):
-            out = {}
-            for k, v in o.items():
-                if k == "reservations" and v:
-                    compact.append(",\n".join(json.dumps(r, sort_keys=True) for r in v))
-                    out[k] = f"\0{len(compact) - 1}\0"
-                else:
-                    out[k] = strip(v)
-            return out
+            return {k: strip(v) for k, v in o.items()}
         if isinstance(o, list):
             return [strip(v) for v in o]
         return o
@@ -454,7 +470,7 @@ def _json(obj: Any) -> str:
             indent = line[: len(line) - len(line.lstrip())]
             key, _, rest = line.strip().partition(": ")
             i = int(rest.split("\\u0000")[1])
-            inner = "\n".join(indent + "  " + r for r in compact[i].split("\n"))
+            inner = ",\n".join(indent + "  " + r for r in compact[i])
             comma = "," if rest.endswith(",") else ""
             lines.append(f"{indent}{key}: [\n{inner}\n{indent}]{comma}")
         else:
@@ -510,17 +526,18 @@ def _name_servers(inv: Inventory) -> list[str]:
 def _bind_zones(ctx: _Context) -> tuple[Zone, ...]:
     def build() -> tuple[Zone, ...]:
         inv = ctx.inv
-        records: dict[str, list[tuple[tuple[int, int], str]]] = {}
+        records: dict[str, list[tuple[int, str]]] = {}
         for net in inv.networks.values():
             records.setdefault(net.domain, [])
             for prefix in (net.ipv4, net.ipv6):
                 if prefix:
                     records.setdefault(_net.reverse_zone(prefix), [])
         for m, net, addr in _dns_records(ctx):
-            key = _net.sort_key(addr)
-            rtype = "AAAA" if key[0] == 6 else "A"
+            version, value = _net.sort_key(addr)
+            key = value | (1 << 128) if version == 6 else value  # v4 before v6, numerically
+            rtype = "AAAA" if version == 6 else "A"
             records[net.domain].append((key, f"{m.name}\tIN\t{rtype}\t{addr}"))
-            prefix = net.ipv6 if key[0] == 6 else net.ipv4
+            prefix = net.ipv6 if version == 6 else net.ipv4
             if prefix:
                 rz = _net.reverse_zone(prefix)
                 owner = _net.reverse_pointer(addr)[: -len(rz) - 1]
@@ -612,29 +629,48 @@ def _disk_dev(i: int) -> str:
     return "vd" + letters
 
 
+# template inputs are NamedTuples rather than dicts: Jinja resolves ``x.attr`` by getattr first
+
+
+class _VmDisk(NamedTuple):
+    path: str
+    qpath: str
+    dev: str
+    size_gib: int
+
+
+class _VmNic(NamedTuple):
+    mac: str
+    bridge: str | None
+    network: str
+
+
+class _VmRun(NamedTuple):
+    name: str
+    run: bool
+
+
 def _hypervisor_files(ctx: _Context, hv: Machine) -> list[PayloadFile]:
     inv = ctx.inv
     vms = [vm for vm in ctx.vms_on(hv.name) if lifecycle.on_hypervisor(vm.state)]
     files: list[PayloadFile] = []
     for vm in vms:
         disks = [
-            {
-                "path": f"{IMAGES_DIR}/{vm.name}-{d.name}.qcow2",
-                "qpath": shlex.quote(f"{IMAGES_DIR}/{vm.name}-{d.name}.qcow2"),
-                "dev": _disk_dev(i),
-                "size_gib": d.size_gib,
-            }
+            _VmDisk(
+                path=f"{IMAGES_DIR}/{vm.name}-{d.name}.qcow2",
+                qpath=shlex.quote(f"{IMAGES_DIR}/{vm.name}-{d.name}.qcow2"),
+                dev=_disk_dev(i),
+                size_gib=d.size_gib,
+            )
             for i, d in enumerate(vm.disks)
         ]
         interfaces = []
         for nic in vm.nics:
             net = inv.networks[nic.attachments[0].network] if nic.attachments else None
             interfaces.append(
-                {
-                    "mac": nic.mac,
-                    "bridge": net.bridge if net else None,
-                    "network": net.name if net else "default",
-                }
+                _VmNic(
+                    mac=nic.mac, bridge=net.bridge if net else None, network=net.name if net else "default"
+                )
             )
         xml = render(
             "domain.xml.j2",
@@ -662,7 +698,7 @@ def _hypervisor_files(ctx: _Context, hv: Machine) -> list[PayloadFile]:
         "apply.sh.j2",
         ns=LIBVIRT_NS,
         wanted=[vm.name for vm in vms],
-        vms=[{"name": vm.name, "run": vm.state in (State.STAGED, State.ACTIVE)} for vm in vms],
+        vms=[_VmRun(vm.name, vm.state in (State.STAGED, State.ACTIVE)) for vm in vms],
     )
     files.append(PayloadFile(f"{LIBVIRT_DIR}/apply.sh", apply, mode=0o755, reload="libvirt"))
     return files
