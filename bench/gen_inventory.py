@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/gen_inventory.py /tmp/bench --machines 10000
 
-Creates <dir>/bench/ (customer "bench"): hypervisors (hw, one file each) and VMs
+Creates <dir>/bench/ (customer "bench"): two service hosts (hw, roles dhcp and dns),
+hypervisors (hw, one file each) and VMs
 (about half in one-machine files, half in per-hypervisor group files), on four
 networks with an IPv4 /16 and an IPv6 /64 each, plus an IPv6-only /64.  About 70%
 of NICs have a pinned MAC and IPv4 address, the rest are generated/allocated;
@@ -74,7 +75,10 @@ def machine_lines(
         ],
         weights=[90, 4, 3, 3],
     )[0]
-    if kind == "hw":
+    if name.startswith("svc"):
+        cores, memory, roles = 16, "64GiB", "[dhcp, dns]"
+        state, history = "active", "[planned, staged]"
+    elif kind == "hw":
         cores, memory, roles = 64, "512GiB", "[hypervisor]"
     else:
         cores, memory, roles = (
@@ -113,6 +117,11 @@ def generate(root: Path, machines: int) -> None:
     (root / "customer.yaml").write_text(customer_yaml())
     rnd = random.Random(42)
     c = Counter()
+    for s in (1, 2):  # two service hosts (DHCP + DNS)
+        (root / "machines" / f"svc{s}.yaml").write_text(
+            "\n".join(machine_lines(f"svc{s}", "hw", None, rnd, c, "", "")) + "\n"
+        )
+    machines -= 2
     n_hv = max(1, machines // (VMS_PER_HV + 1))
     n_vm = machines - n_hv
     for h in range(n_hv):
