@@ -9,6 +9,7 @@ providing them are listed in tools/debian-packages.txt.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "golden"))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "golden"))
 
 from casefiles import case_dirs, customer_dir, load_case  # noqa: E402
 
@@ -61,20 +63,47 @@ _rendered: dict[str, tuple[dict[str, MachinePayload], Path]] = {}
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, MachinePayload], Path]]:
     if not _rendered:
-        for case in case_dirs():
-            payloads = render_customer(load_case(customer_dir(case)))
-            out = tmp_path_factory.mktemp(case.name)
+        invs = {case.name: load_case(customer_dir(case)) for case in case_dirs()}
+        # the example stacks (other engineers' customer files) ...
+        import inventory
+
+        for stack in sorted((ROOT / "stacks").glob("*/customer.yaml")):
+            try:
+                invs[f"stack-{stack.parent.name}"] = inventory.load(stack.parent)
+            except Exception:  # an invalid stack is the inventory tests' business
+                continue
+        # ... and a few hundred machines in every service flavour (bench/payloads_bench.py)
+        spec = importlib.util.spec_from_file_location("payloads_bench", ROOT / "bench/payloads_bench.py")
+        assert spec and spec.loader
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+        for dhcp in ("dnsmasq", "kea"):
+            for dns in ("bind", "dnsmasq"):
+                invs[f"synthetic-{dhcp}-{dns}"] = bench.build(400, dhcp, dns)
+        for name, inv in invs.items():
+            payloads = render_customer(inv)
+            out = tmp_path_factory.mktemp(name)
             write_tree(payloads, out)
-            _rendered[case.name] = (payloads, out)
+            _rendered[name] = (payloads, out)
     return _rendered
 
 
-def files(trees: dict[str, tuple[dict[str, MachinePayload], Path]], pred: str) -> list[tuple[str, Path, str]]:
-    """(machine, host root, path on host) of every rendered file whose path matches ``pred``."""
+def files(
+    trees: dict[str, tuple[dict[str, MachinePayload], Path]], pred: str, synthetic_limit: int | None = None
+) -> list[tuple[str, Path, str]]:
+    """(machine, host root, path on host) of every rendered file whose path matches ``pred``;
+    at most ``synthetic_limit`` per synthetic inventory (hundreds of VMs from one template)."""
     out = []
-    for payloads, root in trees.values():
-        for name, pl in payloads.items():
-            out.extend((name, root / name, f.path) for f in pl.files if Path(f.path).match(pred))
+    for tree, (payloads, root) in trees.items():
+        found = [
+            (name, root / name, f.path)
+            for name, pl in payloads.items()
+            for f in pl.files
+            if Path(f.path).match(pred)
+        ]
+        if synthetic_limit is not None and tree.startswith("synthetic-"):
+            found = found[:synthetic_limit]
+        out.extend(found)
     return out
 
 
@@ -136,12 +165,21 @@ def test_kea_accepts(trees: dict[str, tuple[dict[str, MachinePayload], Path]], f
 def test_libvirt_domains_validate(trees: dict[str, tuple[dict[str, MachinePayload], Path]]) -> None:
     validate = tool("virt-xml-validate")
     tool("xmllint")
-    for _, root, path in files(trees, "/etc/uniform/libvirt/*.xml"):
+    for _, root, path in files(trees, "/etc/uniform/libvirt/*.xml", synthetic_limit=10):
         out = run(validate, f"{root}{path}", "domain")
         assert "validates" in out
 
 
 def test_shell_scripts_parse(trees: dict[str, tuple[dict[str, MachinePayload], Path]]) -> None:
     sh = tool("sh")
-    for _, root, path in files(trees, "/etc/uniform/libvirt/*.sh"):
+    for _, root, path in files(trees, "/etc/uniform/libvirt/*.sh", synthetic_limit=10):
         run(sh, "-n", f"{root}{path}")
+
+
+def test_missing_tool_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("UNIFORM_REQUIRE_DAEMONS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        tool("uniform-no-such-daemon")
+    monkeypatch.setenv("UNIFORM_REQUIRE_DAEMONS", "1")
+    with pytest.raises(pytest.fail.Exception, match="UNIFORM_REQUIRE_DAEMONS=1"):
+        tool("uniform-no-such-daemon")
