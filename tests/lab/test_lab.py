@@ -70,7 +70,13 @@ L = _lab_module()
 
 def _lab_netns(prefix: str) -> list[str]:
     out = L.run(["ip", "netns", "list"], check=False, timeout=10).stdout
-    return [line.split()[0] for line in out.splitlines() if line.strip() and line.split()[0].startswith(prefix)]
+    names = [line.split()[0] for line in out.splitlines() if line.strip()]
+    return [n for n in names if n.startswith(prefix)]
+
+
+def _real_hostname_file() -> bytes | None:
+    p = Path("/etc/hostname")
+    return p.read_bytes() if p.exists() else None
 
 
 @pytest.fixture
@@ -84,7 +90,7 @@ def lab(tmp_path: Path):
         pytest.skip(f"no lab here: {e}")
     if shutil.which("pulumi", path=L.engine_env(tmp_path)["PATH"]) is None:
         pytest.fail("no pulumi engine: run tools/bootstrap.sh first (the test command does)")
-    real_hostname_file = Path("/etc/hostname").read_bytes() if Path("/etc/hostname").exists() else None
+    real_hostname_file = _real_hostname_file()
     real_hostname = socket.gethostname()
     try:
         lab.up()
@@ -95,7 +101,7 @@ def lab(tmp_path: Path):
         mounts = Path("/proc/self/mountinfo").read_text()
         assert str(lab.run_dir) not in mounts and "uniform-lab" not in mounts, "a lab mount leaked"
         # every namespace shared the real filesystem: nothing reached the real /etc or hostname
-        assert (Path("/etc/hostname").read_bytes() if Path("/etc/hostname").exists() else None) == real_hostname_file
+        assert _real_hostname_file() == real_hostname_file
         assert socket.gethostname() == real_hostname
         assert not Path("/etc/uniform").exists() and not Path("/etc/dnsmasq.d/uniform-dhcp.conf").exists()
 
@@ -177,7 +183,8 @@ def test_lab_end_to_end(lab) -> None:
     failed = [line for line in proc.stdout.splitlines() if "failed**" in line and "dynamic:Resource" in line]
     assert [line.split("Resource ", 1)[1].split()[0] for line in failed] == ["app1-base"], proc.stdout
     assert "pulumi-python:dynamic:Resource (app1-base):" in diagnostics
-    assert "root@10.77.0.12:22: ssh failed: ssh: connect to host 10.77.0.12 port 22: Connection refused" in diagnostics
+    refused = "root@10.77.0.12:22: ssh failed: ssh: connect to host 10.77.0.12 port 22: Connection refused"
+    assert refused in diagnostics
     others = [n for n in everyone if n != "app1"]
     assert_files(lab, inv, others)  # the others converged
     assert lab.read_file("app1", "/etc/uniform/manifest.json") is None
