@@ -645,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="lab/lab.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--run-dir", default=str(LAB / ".run"))
+    ap.add_argument("--keep", action="store_true", help="demo: leave the lab up at the end")
     ap.add_argument("command", choices=["up", "down", "status", "check", "demo", "pulumi"])
     ap.add_argument("args", nargs=argparse.REMAINDER)
     a = ap.parse_args(argv)
@@ -687,8 +688,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n{'all good' if ok else 'SOMETHING IS WRONG'} ({time.monotonic() - t0:.0f}s)")
                 return 0 if ok else 1
             finally:
-                print("\n== lab down ==")
-                lab.down()
+                if a.keep:
+                    print("\nlab left up; next: lab/lab.py check / pulumi preview --diff / down")
+                else:
+                    print("\n== lab down ==")
+                    lab.down()
     except (LabError, LabUnavailable) as e:
         print(f"lab: {e}", file=sys.stderr)
         return 1
