@@ -62,11 +62,14 @@ def reverse_zone(prefix: str) -> str:
     10.1.16.0/20 -> 1.10.in-addr.arpa, fd00:10::/64 -> 16 nibbles + ip6.arpa.
     """
     net = ipaddress.ip_network(prefix, strict=False)
+    unit = 8 if net.version == 4 else 4
+    if net.prefixlen < unit:
+        raise ValueError(f"{prefix}: no single reverse zone encloses a prefix shorter than /{unit}")
     labels = net.network_address.reverse_pointer.split(".")
     if net.version == 4:
-        keep = min(max(net.prefixlen // 8, 1), 3)
+        keep = min(net.prefixlen // 8, 3)
         return ".".join(labels[4 - keep :])
-    keep = min(max(net.prefixlen // 4, 1), 31)
+    keep = min(net.prefixlen // 4, 31)
     return ".".join(labels[32 - keep :])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import stat
@@ -251,7 +252,6 @@ def test_render_customer_only_delivered_sorted() -> None:
         ("10.1.0.0/16", "1.10.in-addr.arpa"),
         ("10.1.16.0/20", "1.10.in-addr.arpa"),
         ("10.0.0.0/8", "10.in-addr.arpa"),
-        ("10.0.0.0/7", "10.in-addr.arpa"),
         ("10.1.2.3/32", "2.1.10.in-addr.arpa"),
         ("fd00:1::/64", "0.0.0.0.0.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa"),
         ("fd00:1::/48", "0.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa"),
@@ -458,3 +458,101 @@ def test_cli(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert (tmp_path / "ns1/etc/bind/uniform/named.conf.uniform").is_file()
     assert "ns1\t" in p.stdout
+
+
+# ---------------------------------------------------------------- formats and order independence
+
+
+def test_manifest_is_plain_json_dumps() -> None:
+    for dhcp, dns in (("dnsmasq", "bind"), ("kea", "dnsmasq")):
+        for p in render_customer(base(dhcp, dns)).values():
+            text = p.file("/etc/uniform/manifest.json").content
+            assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+
+
+def test_kea_json_reservations_one_per_line() -> None:
+    from payloads.render import _json, _Reservations
+
+    obj = {
+        "b": [{"reservations": _Reservations(['{"a": 1}', '{"a": 2}']), "z": 1}],
+        "a": {"reservations": _Reservations()},
+    }
+    text = _json(obj)
+    assert json.loads(text) == {
+        "a": {"reservations": []},
+        "b": [{"reservations": [{"a": 1}, {"a": 2}], "z": 1}],
+    }
+    assert '        {"a": 1},\n        {"a": 2}\n      ],\n' in text
+    conf = render_customer(base("kea"))["ns1"].file("/etc/kea/kea-dhcp4.conf").content
+    line = '          {"hostname": "web1", "hw-address": "52:54:00:00:00:14", "ip-address": "10.1.0.20"},\n'
+    assert line in conf
+
+
+def test_output_does_not_depend_on_input_order() -> None:
+    inv = base("kea", "bind", extra=(machine("zz", 40, mgmt=True), machine("aa", 41, State.STAGED)))
+    shuffled = dataclasses.replace(
+        inv,
+        machines=dict(reversed(list(inv.machines.items()))),
+        networks=dict(reversed(list(inv.networks.items()))),
+    )
+    a, b = render_customer(inv), render_customer(shuffled)
+    assert list(a) == list(b) and a == b
+    inv2 = base("dnsmasq", "dnsmasq", extra=(machine("zz", 40, mgmt=True),))
+    shuffled2 = dataclasses.replace(inv2, machines=dict(reversed(list(inv2.machines.items()))))
+    assert render_customer(inv2) == render_customer(shuffled2)
+
+
+def test_machine_without_nics() -> None:
+    bare = dataclasses.replace(machine("bare", 60), nics=())
+    inv = base(extra=(bare,))
+    p = render_machine(inv, inv.machines["bare"])
+    assert "127.0.1.1\tbare.t.example bare\n" in p.file("/etc/hosts").content
+    assert not any("systemd" in f.path for f in p.files)
+
+
+def test_vm_nic_without_bridge_uses_libvirt_network() -> None:
+    inv = base()
+    vm = dataclasses.replace(
+        inv.machines["vm1"],
+        nics=(
+            *inv.machines["vm1"].nics,
+            Nic("eth1", "52:54:00:00:02:1e", True, (Attachment("mgmt", "10.2.3.4"),)),
+        ),
+    )
+    inv = dataclasses.replace(inv, machines={**inv.machines, "vm1": vm})
+    xml = render_customer(inv)["hv1"].file("/etc/uniform/libvirt/vm1.xml").content
+    assert "<interface type='network'>\n      <mac address='52:54:00:00:02:1e'/>\n" in xml
+    assert "<source network='mgmt'/>" in xml
+
+
+# ---------------------------------------------------------------- address helpers vs ipaddress
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from payloads import _net  # noqa: E402
+
+
+@given(st.ip_addresses())
+def test_address_helpers_match_ipaddress(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    text = str(ip)
+    assert _net.reverse_pointer(text) == ip.reverse_pointer
+    assert _net.sort_key(text) == (ip.version, int(ip))
+
+
+@given(st.ip_addresses(), st.integers(0, 128))
+def test_reverse_zone_encloses_prefix(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, plen: int) -> None:
+    unit = 8 if ip.version == 4 else 4
+    plen = max(min(plen, ip.max_prefixlen), unit)
+    net = ipaddress.ip_network(f"{ip}/{plen}", strict=False)
+    zone = _net.reverse_zone(str(net))
+    # every address of the prefix has its PTR name inside the zone
+    for addr in (net.network_address, net.broadcast_address):
+        assert addr.reverse_pointer.endswith("." + zone)
+    labels = zone.split(".")[:-2]
+    assert len(labels) == min(plen // unit, 3 if ip.version == 4 else 31)
+
+
+def test_reverse_zone_rejects_huge_prefixes() -> None:
+    with pytest.raises(ValueError, match="shorter than /8"):
+        reverse_zone("10.0.0.0/7")
