@@ -31,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -210,27 +211,24 @@ class Lab:
         proc = run(["ip", "netns", "add", probe], check=False, timeout=10)
         if proc.returncode != 0:
             raise LabUnavailable(f"cannot create a network namespace: {proc.stderr.strip()}")
+        scratch = Path(tempfile.mkdtemp(prefix="uniform-lab-preflight-"))
+        # what hostinit.sh needs: private mount + UTS namespaces, tmpfs, an overlay over /etc
+        script = (
+            f"set -e; d={scratch}; mount -t tmpfs t $d; mkdir $d/u $d/w $d/m;"
+            " mount -t overlay o -o lowerdir=/etc,upperdir=$d/u,workdir=$d/w $d/m; hostname lab-preflight"
+        )
         try:
             proc = run(
-                [
-                    "ip",
-                    "netns",
-                    "exec",
-                    probe,
-                    "unshare",
-                    "--mount",
-                    "--uts",
-                    "--propagation",
-                    "private",
-                    "true",
-                ],
-                check=False,
-                timeout=10,
-            )
+                ["ip", "netns", "exec", probe, "unshare", "--mount", "--uts", "--propagation", "private",
+                 "sh", "-c", script],
+                check=False, timeout=10,
+            )  # fmt: skip
             if proc.returncode != 0:
-                raise LabUnavailable(f"cannot create mount/UTS namespaces: {proc.stderr.strip()}")
+                why = proc.stderr.strip()
+                raise LabUnavailable(f"cannot make private mount/UTS namespaces with overlayfs: {why}")
         finally:
             run(["ip", "netns", "del", probe], check=False, timeout=10)
+            shutil.rmtree(scratch, ignore_errors=True)
 
     # ------------------------------------------------------------------ up / down
 
