@@ -354,3 +354,12 @@ def test_cli(acme: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "cannot move from planned to active" in capsys.readouterr().err
     assert main(["transition", str(acme), "web2", "staged"]) == 0
     assert load(acme).machines["web2"].state is State.STAGED
+
+
+def test_transition_in_a_group_file(acme: Path) -> None:
+    text = "# tier\n- name: a1\n  kind: vm\n  hypervisor: hv1\n  cores: 1\n  memory: 1GiB\n  state: planned\n"
+    (acme / "machines" / "tier.yaml").write_text(text)
+    transition(acme, "a1", "retired")
+    expected = text.replace("state: planned\n", "state: retired\n  history: [planned]\n")
+    assert (acme / "machines" / "tier.yaml").read_text() == expected
+    assert load(acme).machines["a1"].state is State.RETIRED
