@@ -349,6 +349,8 @@ def _hypervisors(plans: list[MachinePlan], rep: Reporter) -> None:
             p.bad(rep, ("hypervisor",), f"unknown hypervisor {hv!r}{_suggest(hv, list(by_name))}")
         elif "hypervisor" not in by_name[hv].data.get("roles", []):
             p.bad(rep, ("hypervisor",), f"{hv!r} does not have role 'hypervisor'")
+        elif by_name[hv].state is State.RETIRED and p.state in USES_CAPACITY:
+            p.bad(rep, ("hypervisor",), f"hypervisor {hv!r} is retired but this VM is {p.state.value}")
 
 
 def host_keys(cust: Customer, plans: list[MachinePlan], rep: Reporter) -> None:
