@@ -8,7 +8,8 @@ from dataclasses import dataclass
 #: reload action name -> shell command run on the host after a file carrying it changed.
 #: Commands are idempotent and safe to run when nothing changed.
 RELOAD_COMMANDS: dict[str, str] = {
-    "hostname": "hostname -F /etc/hostname",
+    # guarded: the reload also runs after the file was deleted (decommissioning)
+    "hostname": "[ ! -e /etc/hostname ] || hostname -F /etc/hostname",
     # .link changes are applied by udev on the next (re)plug; .network/.netdev by networkd reload
     "networkd": "udevadm control --reload && networkctl reload",
     # dnsmasq re-reads only its hosts files on SIGHUP, so configuration changes need a restart

@@ -323,9 +323,12 @@ def test_dnsmasq_dns_records() -> None:
     assert "host-record=web1.lan.t.example,web1,10.1.0.20,fd00:1::14\n" in conf
     assert "host-record=ns1.mgmt.t.example,10.2.1.2\n" in conf
     assert "local=/lan.t.example/\n" in conf
-    # dnsmasq serves DNS here, so the DHCP file must not disable it
-    assert "port=0" not in ns1.file("/etc/dnsmasq.d/uniform-dhcp.conf").content
-    assert "port=0\n" in render_customer(base())["ns1"].file("/etc/dnsmasq.d/uniform-dhcp.conf").content
+    # dnsmasq serves DNS here, so the DHCP file must not disable it, and it keeps no lease file
+    # (names of leases read back on restart would outlive a retired machine's host-record)
+    dhcp = ns1.file("/etc/dnsmasq.d/uniform-dhcp.conf").content
+    assert "port=0" not in dhcp and "leasefile-ro\n" in dhcp and "dhcp-leasefile" not in dhcp
+    dhcp_only = render_customer(base())["ns1"].file("/etc/dnsmasq.d/uniform-dhcp.conf").content
+    assert "port=0\n" in dhcp_only and "leasefile-ro" not in dhcp_only
 
 
 # ---------------------------------------------------------------- DHCP
@@ -339,6 +342,8 @@ def test_dnsmasq_dhcp() -> None:
     assert "dhcp-option=tag:lan,option:dns-server,10.1.0.2\n" in conf
     assert "dhcp-host=52:54:00:00:00:14,10.1.0.20,[fd00:1::14],web1\n" in conf
     assert "dhcp-range=set:mgmt,10.2.0.0,static,255.255.0.0,12h\n" in conf
+    # no gateway4: an empty router option, else dnsmasq offers itself as the router
+    assert "dhcp-option=tag:mgmt,option:router\n" in conf
 
 
 def test_kea() -> None:
