@@ -15,8 +15,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("outdir", type=Path)
     args = p.parse_args(argv)
     import inventory
+    from inventory.errors import InventoryError
 
-    inv = inventory.load(args.customer_dir)
+    try:
+        inv = inventory.load(args.customer_dir)
+    except InventoryError as e:
+        print(e, file=sys.stderr)
+        return 1
     payloads = render_customer(inv)
     written = write_tree(payloads, args.outdir)
     for name, pl in payloads.items():
