@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 STACK ?= demo
 
-.PHONY: demo test test-fast bootstrap lint render clean-demo
+.PHONY: demo test test-fast lab bootstrap lint render
 
 # Main job: bootstrap, then `pulumi up` of the demo stack (local delivery into out/demo).
 demo: bootstrap
@@ -16,6 +16,10 @@ test:
 
 test-fast:
 	tools/run-tests -m "not slow"
+
+# The lab: real hosts in network namespaces, configured by `pulumi up` over SSH (root).
+lab:
+	lab/run
 
 bootstrap:
 	tools/bootstrap.sh
