@@ -561,3 +561,13 @@ def test_reverse_zone_encloses_prefix(ip: ipaddress.IPv4Address | ipaddress.IPv6
 def test_reverse_zone_rejects_huge_prefixes() -> None:
     with pytest.raises(ValueError, match="shorter than /8"):
         reverse_zone("10.0.0.0/7")
+
+
+def test_cli_reports_inventory_problems(tmp_path: Path) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "payloads", str(tmp_path / "nope"), str(tmp_path / "out")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 1 and "Traceback" not in p.stderr and "customer.yaml" in p.stderr
