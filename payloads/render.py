@@ -174,6 +174,8 @@ def _base_files(ctx: _Context, m: Machine) -> list[PayloadFile]:
     for nic in m.nics:
         files.extend(_networkd_files(inv, m, nic))
     ssh = inv.customer.ssh
+    if any("\n" in k or "\r" in k for k in ssh.authorized_keys):
+        raise ValueError("ssh.authorized_keys: a key contains a line break")
     home = "/root" if ssh.user == "root" else f"/home/{ssh.user}"
     files.append(
         ctx.cached(

@@ -571,3 +571,13 @@ def test_cli_reports_inventory_problems(tmp_path: Path) -> None:
         text=True,
     )
     assert p.returncode == 1 and "Traceback" not in p.stderr and "customer.yaml" in p.stderr
+
+
+def test_key_with_line_break_is_rejected() -> None:
+    inv = base()
+    bad = dataclasses.replace(
+        inv,
+        customer=dataclasses.replace(inv.customer, ssh=Ssh(authorized_keys=(KEY + "\nssh-rsa AAAA evil",))),
+    )
+    with pytest.raises(ValueError, match="line break"):
+        render_customer(bad)
