@@ -80,6 +80,8 @@ def machine_lines(
         state, history = "active", "[planned, staged]"
     elif kind == "hw":
         cores, memory, roles = 64, "512GiB", "[hypervisor]"
+        # a hypervisor stays active: VMs in use may not sit on a retired one
+        state, history = "active", "[planned, staged]"
     else:
         cores, memory, roles = (
             rnd.choice([1, 2, 4, 8]),

@@ -1,0 +1,147 @@
+"""`pulumi preview` / `pulumi up` of a whole customer through the real engine.
+
+    source .tools/env.sh && .venv/bin/python bench/stack_bench.py --machines 100 1000 [--runs 3]
+
+For each size: a generated customer (bench/gen_inventory.py, switched to local
+delivery) in a throwaway project and file backend; the first `up`; a no-change
+`preview`; a one-machine change (`up` after a VM's cores change, which touches
+its hypervisor's VM definitions) — each with checkpoints on, and the last two
+also with PULUMI_SKIP_CHECKPOINTS=true, side by side in the same run.  The
+program's own share (load + validate + allocate + render in Python) is timed
+in-process, so the rest of a preview is engine and language-host time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import gen_inventory  # noqa: E402
+
+import inventory  # noqa: E402
+import payloads  # noqa: E402
+
+
+def env(backend: Path, skip_checkpoints: bool) -> dict[str, str]:
+    e = dict(os.environ)
+    e["PATH"] = f"{ROOT / '.venv/bin'}:{ROOT / '.tools/bin'}:{e['PATH']}"
+    e.update(
+        PULUMI_BACKEND_URL=f"file://{backend}",
+        PULUMI_SKIP_UPDATE_CHECK="true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
+        PULUMI_CONFIG_PASSPHRASE="bench",
+        PYTHONPATH=str(ROOT),
+    )
+    if skip_checkpoints:
+        e["PULUMI_SKIP_CHECKPOINTS"] = "true"
+    return e
+
+
+def pulumi(proj: Path, e: dict[str, str], *args: str) -> float:
+    t = time.perf_counter()
+    p = subprocess.run(["pulumi", "--non-interactive", *args], cwd=proj, env=e, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"pulumi {' '.join(args)} failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    return time.perf_counter() - t
+
+
+def make_project(tmp: Path, machines: int) -> tuple[Path, Path]:
+    proj = tmp / "proj"
+    (proj / "stacks").mkdir(parents=True)
+    gen_inventory.generate(tmp / "gen" / "bench", machines)
+    shutil.move(str(tmp / "gen" / "bench"), proj / "stacks" / "bench")
+    cust = proj / "stacks" / "bench" / "customer.yaml"
+    cust.write_text(re.sub(r"delivery: \{[^}]*\}", "delivery: {mode: local, local_root: out}", cust.read_text()))
+    shutil.copy(ROOT / "__main__.py", proj)
+    (proj / "Pulumi.yaml").write_text(
+        (ROOT / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {ROOT / '.venv'}")
+    )
+    (proj / "stacks" / "Pulumi.bench.yaml").write_text("config:\n  uniform:inventory: bench\n")
+    return proj, proj / "stacks" / "bench"
+
+
+def one_vm_file(inv_dir: Path) -> Path:
+    inv = inventory.load(inv_dir)
+    vm = next(m for m in inv.machines.values() if m.is_vm and inventory.lifecycle.delivered(m.state))
+    return inv_dir / vm.file, vm.name
+
+
+def bump_cores(path: Path, name: str) -> None:
+    text = path.read_text()
+    # group files hold many machines: change the one block that names this VM
+    start = text.index(f"name: {name}\n")
+    m = re.compile(r"cores: (\d+)").search(text, start)
+    assert m
+    new = "2" if m.group(1) == "1" else "1"
+    path.write_text(text[: m.start(1)] + new + text[m.end(1) :])
+
+
+def program_seconds(inv_dir: Path) -> float:
+    t = time.perf_counter()
+    inv = inventory.load(inv_dir)
+    payloads.render_customer(inv)
+    return time.perf_counter() - t
+
+
+def bench(machines: int, runs: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="uniform-bench-") as d:
+        tmp = Path(d)
+        proj, inv_dir = make_project(tmp, machines)
+        backend = tmp / "state"
+        backend.mkdir()
+        e = env(backend, skip_checkpoints=False)
+        pulumi(proj, e, "stack", "init", "bench")
+        first_up = pulumi(proj, e, "up", "--yes", "--skip-preview")
+        export = subprocess.run(["pulumi", "stack", "export"], cwd=proj, env=e, capture_output=True, text=True)
+        resources = [r for r in json.loads(export.stdout)["deployment"]["resources"] if "::" in r["urn"]]
+        custom = [r for r in resources if r.get("custom") and not r["type"].startswith("pulumi:providers:")]
+        n = len(inventory.load(inv_dir).machines)
+        path, vm = one_vm_file(inv_dir)
+        result: dict[str, object] = {
+            "machines": n,
+            "resources": len(resources),
+            "resources_per_machine": round(len(resources) / n, 2),
+            "delivery_resources": len(custom),
+            "state_bytes": sum(p.stat().st_size for p in backend.rglob("*.json")),
+            "first_up_s": round(first_up, 2),
+            "program_s": round(statistics.median(program_seconds(inv_dir) for _ in range(runs)), 2),
+        }
+        for skip in (False, True):
+            e = env(backend, skip_checkpoints=skip)
+            tag = "skipckpt" if skip else "ckpt"
+            result[f"noop_preview_s[{tag}]"] = round(
+                statistics.median(pulumi(proj, e, "preview", "--expect-no-changes") for _ in range(runs)), 2
+            )
+            ups = []
+            for _ in range(runs):
+                bump_cores(path, vm)
+                ups.append(pulumi(proj, e, "up", "--yes", "--skip-preview"))
+            result[f"one_change_up_s[{tag}]"] = round(statistics.median(ups), 2)
+        return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--machines", type=int, nargs="+", default=[100, 1000])
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    print(f"# {time.strftime('%Y-%m-%d')} nproc={os.cpu_count()} runs={args.runs} (medians)")
+    for m in args.machines:
+        print(json.dumps(bench(m, args.runs)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
