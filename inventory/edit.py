@@ -1,8 +1,17 @@
-"""Writing back to machine files with ruamel's round-trip mode: pin() and transition()."""
+"""Writing back to inventory files with ruamel's round-trip mode (comments, key order and
+formatting kept): pin(), transition(), and the checked edits behind the ``uniform`` CLI.
+
+Every checked edit runs inside ``guarded(root)``: files are replaced atomically, the
+inventory is re-loaded afterwards, and if it has problems every touched file is restored
+(created files removed) before the ``InventoryError`` propagates -- nothing half-written."""
 
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +23,7 @@ from .build import load
 from .errors import InventoryError, Problem, Reporter
 from .lifecycle import HOLDS_ADDRESSES, TRANSITIONS
 from .load import read
+from .macs import generate_mac, normalise_mac
 from .model import Inventory, State
 
 
@@ -63,8 +73,10 @@ def unpinned(inv: Inventory) -> list[str]:
     return out
 
 
-def pin(root: str | Path) -> list[str]:
-    """Write every generated MAC and allocated address into the machine files; return what was pinned."""
+def pin(root: str | Path, progress: Callable[[int, int], None] | None = None) -> list[str]:
+    """Write every generated MAC and allocated address into the machine files; return what was pinned.
+
+    ``progress(done, total)`` is called after each file that has something to pin."""
     root = Path(root)
     inv = load(root)  # raises InventoryError: never pin an inventory with problems
     todo = unpinned(inv)
@@ -74,7 +86,11 @@ def pin(root: str | Path) -> list[str]:
     for m in inv.machines.values():
         by_file.setdefault(m.file, []).append(m.name)
     y = _rt()
-    for file, names in sorted(by_file.items()):
+    todo_files = {m.split(":", 1)[0] for m in todo}
+    files = sorted((f, n) for f, n in by_file.items() if todo_files.intersection(n))
+    for done, (file, names) in enumerate(files, 1):
+        if progress is not None:
+            progress(done, len(files))
         path = root / file
         doc = y.load(path.read_text(encoding="utf-8"))
         entries = doc if isinstance(doc, list) else [doc]
@@ -148,3 +164,405 @@ def transition(root: str | Path, machine: str, new_state: str | State) -> None:
     else:
         hist.append(cur.value)
     _dump(y, doc, path)
+
+
+# ------------------------------------------------------------------ checked edits
+
+
+class Txn:
+    """The files one edit touched, with their original bytes (None: the file did not exist)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.saved: dict[Path, bytes | None] = {}
+        self.inventory: Inventory | None = None  # the re-loaded result, after a successful edit
+
+    def save(self, path: Path) -> None:
+        if path not in self.saved:
+            self.saved[path] = path.read_bytes() if path.exists() else None
+
+    def write(self, path: Path, text: str) -> None:
+        self.save(path)
+        _atomic_write(path, text.encode("utf-8"))
+
+    def dump(self, y: YAML, doc: Any, path: Path) -> None:
+        self.save(path)
+        _dump(y, doc, path)
+
+    def remove(self, path: Path) -> None:
+        self.save(path)
+        path.unlink()
+
+    def rollback(self) -> None:
+        for path, data in self.saved.items():
+            if data is None:
+                path.unlink(missing_ok=True)
+            else:
+                _atomic_write(path, data)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+@contextmanager
+def guarded(root: str | Path) -> Iterator[Txn]:
+    """Run an edit; re-load the inventory; on any failure restore every file the edit touched."""
+    txn = Txn(Path(root))
+    try:
+        yield txn
+        txn.inventory = load(txn.root)
+    except BaseException:
+        txn.rollback()
+        raise
+
+
+def _problem(root: Path, file: str, machine: str | None, field: str, message: str) -> InventoryError:
+    return InventoryError(root.name, [Problem(root.name, file, machine, field, message)])
+
+
+@dataclass
+class Located:
+    """Where a machine lives: its file, the round-trip document and the machine's mapping in it."""
+
+    path: Path
+    file: str  # relative to the customer dir
+    doc: Any  # the whole document (a mapping, or a list for group files)
+    entry: CommentedMap
+    index: int | None  # position in a group file, None for a one-machine file
+
+
+def locate(root: Path, machine: str, y: YAML | None = None) -> Located:
+    """Find ``machine``'s file (``machines/<name>.yaml`` first, then every file) and load it round-trip."""
+    y = y or _rt()
+    fast = root / "machines" / f"{machine}.yaml"
+    if fast.is_file():
+        doc = y.load(fast.read_text(encoding="utf-8"))
+        if isinstance(doc, CommentedMap) and doc.get("name") == machine:
+            return Located(fast, f"machines/{machine}.yaml", doc, doc, None)
+    raw = read(root, Reporter(root.name))
+    for rm in raw.machines:
+        if rm.name == machine:
+            path = root / rm.file
+            doc = y.load(path.read_text(encoding="utf-8"))
+            index = rm.base[0] if rm.base else None
+            entry = doc[index] if isinstance(index, int) else doc
+            return Located(path, rm.file, doc, entry, index if isinstance(index, int) else None)
+    raise _problem(root, "machines", machine, "", f"no machine named {machine!r}")
+
+
+def _flow(items: Sequence[Any]) -> CommentedSeq:
+    seq = CommentedSeq(items)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def _flow_map(pairs: dict[str, Any]) -> CommentedMap:
+    m = CommentedMap(pairs)
+    m.fa.set_flow_style()
+    return m
+
+
+def _size(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
+@dataclass
+class NicSpec:
+    name: str
+    networks: list[str]
+    mac: str | None = None
+    ipv4: str | None = None
+
+
+def _nic_map(nic: NicSpec) -> CommentedMap:
+    m = CommentedMap()
+    m["name"] = nic.name
+    if nic.mac is not None:
+        m["mac"] = DoubleQuotedScalarString(nic.mac)
+    nets = CommentedSeq()
+    for net in nic.networks:
+        att = CommentedMap()
+        att["network"] = net
+        if nic.ipv4 is not None:
+            att["ipv4"] = nic.ipv4
+        nets.append(att)
+    m["networks"] = nets
+    return m
+
+
+def _check_mac(root: Path, file: str, machine: str, field: str, mac: str) -> str:
+    norm = normalise_mac(mac)
+    if norm is None:
+        raise _problem(
+            root,
+            file,
+            machine,
+            field,
+            f"invalid MAC {mac!r} (expected six hex octets like 52:54:00:12:34:56)",
+        )
+    return norm
+
+
+def _check_nic(root: Path, file: str, machine: str, nic: NicSpec, inv: Inventory) -> NicSpec:
+    if not nic.networks:
+        raise _problem(root, file, machine, "nics", f"NIC {nic.name!r} names no network")
+    for net in nic.networks:
+        if net not in inv.networks:
+            known = ", ".join(inv.networks) or "none"
+            raise _problem(root, file, machine, "nics", f"unknown network {net!r} (known: {known})")
+    if nic.ipv4 is not None and len(nic.networks) != 1:
+        raise _problem(root, file, machine, "nics", "an IPv4 address needs exactly one network")
+    mac = None if nic.mac is None else _check_mac(root, file, machine, "nics.mac", nic.mac)
+    return NicSpec(nic.name, list(nic.networks), mac, nic.ipv4)
+
+
+def _check_hypervisor(root: Path, inv: Inventory, file: str, machine: str, hypervisor: str) -> None:
+    hv = inv.machines.get(hypervisor)
+    if hv is None:
+        raise _problem(root, file, machine, "hypervisor", f"no machine named {hypervisor!r}")
+    if "hypervisor" not in hv.roles:
+        raise _problem(root, file, machine, "hypervisor", f"{hypervisor!r} does not have the role hypervisor")
+    if hypervisor == machine:
+        raise _problem(root, file, machine, "hypervisor", "a VM cannot run on itself")
+
+
+def add_machine(
+    root: str | Path,
+    name: str,
+    kind: str,
+    *,
+    cores: int,
+    memory: str,
+    hypervisor: str | None = None,
+    disks: Sequence[tuple[str, str]] = (),
+    nics: Sequence[NicSpec] = (),
+    tags: Sequence[str] = (),
+    roles: Sequence[str] = (),
+    state: str = "planned",
+    location: str | None = None,
+    group: str | None = None,
+) -> Inventory:
+    """Write a new machine to ``machines/<name>.yaml`` (or append it to the group file ``group``)."""
+    root = Path(root)
+    inv = load(root)
+    rel = f"machines/{group or name}.yaml"
+    if name in inv.machines:
+        raise _problem(
+            root, rel, name, "name", f"a machine named {name!r} already exists ({inv.machines[name].file})"
+        )
+    if kind not in ("hw", "vm"):
+        raise _problem(root, rel, name, "kind", f"kind must be hw or vm, not {kind!r}")
+    if kind == "vm":
+        if hypervisor is None:
+            raise _problem(root, rel, name, "hypervisor", "a VM needs --hypervisor")
+        _check_hypervisor(root, inv, rel, name, hypervisor)
+    elif hypervisor is not None:
+        raise _problem(root, rel, name, "hypervisor", "only a VM (--kind vm) has a hypervisor")
+    if state not in {s.value for s in State}:
+        known = ", ".join(s.value for s in State)
+        raise _problem(root, rel, name, "state", f"unknown state {state!r}; known: {known}")
+    checked = [_check_nic(root, rel, name, n, inv) for n in nics]
+    m = CommentedMap()
+    m["name"] = name
+    m["kind"] = kind
+    if hypervisor is not None:
+        m["hypervisor"] = hypervisor
+    m["cores"] = cores
+    m["memory"] = _size(memory)
+    if disks:
+        m["disks"] = _flow([_flow_map({"name": d, "size": _size(s)}) for d, s in disks])
+    if checked:
+        m["nics"] = CommentedSeq([_nic_map(n) for n in checked])
+    if tags:
+        m["tags"] = _flow(list(tags))
+    if roles:
+        m["roles"] = _flow(list(roles))
+    m["state"] = state
+    if location is not None:
+        m["location"] = location
+    y = _rt()
+    path = root / rel
+    with guarded(root) as txn:
+        if group is None:
+            if path.exists():
+                raise _problem(root, rel, name, "", f"{rel} already exists")
+            txn.dump(y, m, path)
+        else:
+            doc = y.load(path.read_text(encoding="utf-8")) if path.exists() else CommentedSeq()
+            if doc is None:
+                doc = CommentedSeq()
+            if not isinstance(doc, list):
+                raise _problem(root, rel, None, "", f"{rel} is not a group file (a YAML list of machines)")
+            doc.append(m)
+            txn.dump(y, doc, path)
+    assert txn.inventory is not None
+    return txn.inventory
+
+
+#: states in which a machine may be removed from the files without --force
+REMOVABLE = frozenset({State.PLANNED, State.RETIRED})
+
+
+def remove_machine(root: str | Path, name: str, *, force: bool = False) -> Inventory:
+    """Delete a machine (its file, or its entry in a group file) and its pinned host key.
+
+    Only planned or retired machines unless ``force``: the others still have files on hosts."""
+    root = Path(root)
+    inv = load(root)
+    m = inv.machines.get(name)
+    if m is None:
+        raise _problem(root, "machines", name, "", f"no machine named {name!r}")
+    if m.state not in REMOVABLE and not force:
+        raise _problem(
+            root,
+            m.file,
+            name,
+            "state",
+            f"is {m.state.value}: retire it first (uniform transition ... decommissioning, then retired) "
+            "or pass --force",
+        )
+    users = [v.name for v in inv.vms_on(name)]
+    if users:
+        raise _problem(
+            root, m.file, name, "", f"VMs still run on it: {', '.join(users)} (move or remove them first)"
+        )
+    y = _rt()
+    loc = locate(root, name, y)
+    with guarded(root) as txn:
+        if loc.index is None:
+            txn.remove(loc.path)
+        else:
+            del loc.doc[loc.index]
+            if len(loc.doc):
+                txn.dump(y, loc.doc, loc.path)
+            else:
+                txn.remove(loc.path)
+        cpath = root / "customer.yaml"
+        cdoc = y.load(cpath.read_text(encoding="utf-8"))
+        keys = (cdoc.get("ssh") or {}).get("host_keys") if isinstance(cdoc, CommentedMap) else None
+        if isinstance(keys, CommentedMap) and name in keys:
+            del keys[name]
+            txn.dump(y, cdoc, cpath)
+    assert txn.inventory is not None
+    return txn.inventory
+
+
+def add_nic(root: str | Path, machine: str, nic: NicSpec) -> Inventory:
+    """Append a NIC to a machine; without a MAC/IPv4 they are generated/allocated (then ``pin``)."""
+    root = Path(root)
+    inv = load(root)
+    m = inv.machines.get(machine)
+    if m is None:
+        raise _problem(root, "machines", machine, "", f"no machine named {machine!r}")
+    if any(n.name == nic.name for n in m.nics):
+        raise _problem(root, m.file, machine, "nics", f"already has a NIC named {nic.name!r}")
+    checked = _check_nic(root, m.file, machine, nic, inv)
+    y = _rt()
+    loc = locate(root, machine, y)
+    with guarded(root) as txn:
+        nics = loc.entry.get("nics")
+        if nics is None:
+            nics = CommentedSeq()
+            after = next((k for k in ("disks", "memory") if k in loc.entry), list(loc.entry)[-1])
+            _insert_after(loc.entry, after, "nics", nics)
+        nics.append(_nic_map(checked))
+        txn.dump(y, loc.doc, loc.path)
+    assert txn.inventory is not None
+    return txn.inventory
+
+
+#: keys ``add_values``/``remove_values`` edit, and the key each is inserted after when absent
+LIST_KEYS = {"tags": ("nics", "disks", "memory"), "roles": ("tags", "nics", "disks", "memory")}
+
+
+def add_values(root: str | Path, machine: str, key: str, values: Sequence[str]) -> list[str]:
+    """Add tags or roles (``key``) to a machine; returns the ones that were not there yet."""
+    root = Path(root)
+    y = _rt()
+    loc = locate(root, machine, y)
+    seq = loc.entry.get(key)
+    have = list(seq or [])
+    new = [v for v in dict.fromkeys(values) if v not in have]
+    if not new:
+        return []
+    with guarded(root) as txn:
+        if seq is None:
+            seq = _flow([])
+            after = next((k for k in LIST_KEYS[key] if k in loc.entry), list(loc.entry)[-1])
+            _insert_after(loc.entry, after, key, seq)
+        seq.extend(new)
+        txn.dump(y, loc.doc, loc.path)
+    return new
+
+
+def remove_values(root: str | Path, machine: str, key: str, values: Sequence[str]) -> None:
+    """Remove tags or roles from a machine; every value must be present."""
+    root = Path(root)
+    y = _rt()
+    loc = locate(root, machine, y)
+    seq = loc.entry.get(key) or []
+    missing = [v for v in values if v not in seq]
+    if missing:
+        have = ", ".join(str(v) for v in seq) or "none"
+        raise _problem(
+            root, loc.file, machine, key, f"has no {key[:-1]} {', '.join(map(repr, missing))} (has: {have})"
+        )
+    with guarded(root) as txn:
+        for v in values:
+            seq.remove(v)
+        if not seq:
+            del loc.entry[key]
+        txn.dump(y, loc.doc, loc.path)
+
+
+def set_hypervisor(root: str | Path, vm: str, hypervisor: str) -> Inventory:
+    """Move a VM to another hypervisor (capacity is checked by the re-load)."""
+    root = Path(root)
+    inv = load(root)
+    m = inv.machines.get(vm)
+    if m is None:
+        raise _problem(root, "machines", vm, "", f"no machine named {vm!r}")
+    if not m.is_vm:
+        raise _problem(root, m.file, vm, "hypervisor", "is hardware (kind hw): only a VM has a hypervisor")
+    _check_hypervisor(root, inv, m.file, vm, hypervisor)
+    if m.hypervisor == hypervisor:
+        raise _problem(root, m.file, vm, "hypervisor", f"already runs on {hypervisor}")
+    y = _rt()
+    loc = locate(root, vm, y)
+    with guarded(root) as txn:
+        loc.entry["hypervisor"] = hypervisor
+        txn.dump(y, loc.doc, loc.path)
+    assert txn.inventory is not None
+    return txn.inventory
+
+
+def checked_transition(root: str | Path, machine: str, new_state: str | State) -> Inventory:
+    """``transition``, then re-load: a move that leaves the inventory invalid is undone."""
+    root = Path(root)
+    loc = locate(root, machine)
+    with guarded(root) as txn:
+        txn.save(loc.path)
+        transition(root, machine, new_state)
+    assert txn.inventory is not None
+    return txn.inventory
+
+
+def mac_for(inv: Inventory, machine: str, nic: str) -> tuple[str, str]:
+    """The MAC ``machine``'s NIC ``nic`` has or would get, and how: pinned, generated, or new."""
+    m = inv.machines.get(machine)
+    if m is not None:
+        for n in m.nics:
+            if n.name == nic:
+                return n.mac, "pinned" if n.mac_pinned else "generated, not pinned yet"
+    taken = {n.mac for x in inv.machines.values() for n in x.nics}
+    c = inv.customer
+    attempt = 0
+    while True:
+        mac = generate_mac(c.mac_prefix, c.name, machine, nic, attempt)
+        if mac not in taken:
+            return mac, "new" if attempt == 0 else f"new (attempt {attempt}: earlier ones are taken)"
+        attempt += 1
