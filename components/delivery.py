@@ -73,9 +73,10 @@ def _local_apply(root: str, write: dict[str, Any], remove: list[str]) -> None:
     for path in remove:
         dest = base / path.lstrip("/")
         dest.unlink(missing_ok=True)
-        # prune directories the payload created and no longer uses
+        # prune directories the payload created and no longer uses, up to and
+        # including the machine's own directory (a machine that left leaves nothing)
         parent = dest.parent
-        while parent != base and parent.is_dir() and not any(parent.iterdir()):
+        while parent != base.parent and parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
             parent = parent.parent
 

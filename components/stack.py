@@ -18,33 +18,15 @@ from inventory.model import Inventory, Machine, State
 
 from .machine import FileGroup, Machine as MachineComponent, MachineArgs
 
-# path prefix -> payload group (and so the resource that carries the file)
-GROUP_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("/etc/dnsmasq.d/uniform-dhcp", "dhcp"),
-    ("/etc/kea/", "dhcp"),
-    ("/etc/bind/", "dns"),
-    ("/etc/dnsmasq.d/uniform-dns", "dns"),
-    ("/etc/uniform/libvirt/", "hypervisor"),
-)
-
-
-def group_of(path: str) -> str:
-    for prefix, group in GROUP_PREFIXES:
-        if path.startswith(prefix):
-            return group
-    return "base"
-
-
 def file_groups(payload: payloads.MachinePayload) -> dict[str, FileGroup]:
-    groups: dict[str, FileGroup] = {}
-    for f in payload.files:
-        g = groups.setdefault(group_of(f.path), FileGroup(files={}, reload=[]))
-        g.files[f.path] = {"content": f.content, "mode": f"{f.mode:04o}", "sha256": f.sha256}
-        if f.reload and payloads.RELOAD_COMMANDS[f.reload] not in g.reload:
-            g.reload.append(payloads.RELOAD_COMMANDS[f.reload])
-    for g in groups.values():
-        g.reload.sort()
-    return groups
+    """The payload's delivery groups (base, dhcp, dns, hypervisor), as delivery resources store them."""
+    return {
+        name: FileGroup(
+            files={f.path: {"content": f.content, "mode": f"{f.mode:04o}", "sha256": f.sha256} for f in files},
+            reload=sorted({payloads.RELOAD_COMMANDS[f.reload] for f in files if f.reload}),
+        )
+        for name, files in payload.groups().items()
+    }
 
 
 @dataclass

@@ -14,7 +14,7 @@ import shlex
 import uuid
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from inventory import lifecycle
@@ -24,7 +24,7 @@ from . import _net
 from ._env import render
 from .types import MachinePayload, PayloadFile
 
-MANIFEST = "/etc/uniform/manifest.json"
+MANIFEST_DIR = "/etc/uniform/manifest.d/"  # one <group>.json per delivery group
 LIBVIRT_DIR = "/etc/uniform/libvirt"
 IMAGES_DIR = "/var/lib/libvirt/images"
 BIND_DIR = "/etc/bind/uniform"
@@ -105,20 +105,23 @@ def render_customer(inv: Inventory) -> dict[str, MachinePayload]:
 
 
 def _render(ctx: _Context, m: Machine) -> MachinePayload:
-    files: list[PayloadFile] = list(_base_files(ctx, m))
+    groups: dict[str, list[PayloadFile]] = {"base": list(_base_files(ctx, m))}
     if "dhcp" in m.roles:
-        files.extend(_dhcp_files(ctx, m))
+        groups["dhcp"] = [replace(f, group="dhcp") for f in _dhcp_files(ctx, m)]
     if "dns" in m.roles:
-        files.extend(_dns_files(ctx, m))
+        groups["dns"] = [replace(f, group="dns") for f in _dns_files(ctx, m)]
     if "hypervisor" in m.roles:
-        files.extend(_hypervisor_files(ctx, m))
+        groups["hypervisor"] = [replace(f, group="hypervisor") for f in _hypervisor_files(ctx, m)]
+    files: list[PayloadFile] = []
+    for group, members in groups.items():
+        members.sort(key=lambda f: f.path)
+        files.extend(members)
+        files.append(PayloadFile(f"{MANIFEST_DIR}{group}.json", _manifest(m.name, members), group=group))
     files.sort(key=lambda f: f.path)
     paths = [f.path for f in files]
-    if len(set(paths)) != len(paths) or MANIFEST in paths:
-        dup = sorted({p for p in paths if paths.count(p) > 1} | ({MANIFEST} & set(paths)))
+    if len(set(paths)) != len(paths):
+        dup = sorted({p for p in paths if paths.count(p) > 1})
         raise ValueError(f"machine {m.name}: more than one file for {', '.join(dup)}")
-    files.append(PayloadFile(MANIFEST, _manifest(m.name, files)))
-    files.sort(key=lambda f: f.path)
     return MachinePayload(m.name, tuple(files))
 
 

@@ -33,6 +33,11 @@ class PayloadFile:
     content: str
     mode: int = 0o644
     reload: str | None = None
+    #: the delivery group: "base" (the machine's own files) or the role that needs it
+    #: ("dhcp", "dns", "hypervisor").  Each group is delivered, reloaded and listed
+    #: in its own manifest apart from the others, so a DHCP change never touches
+    #: the base files of the DHCP server.
+    group: str = "base"
 
     @property
     def sha256(self) -> str:
@@ -55,6 +60,13 @@ class MachinePayload:
             h.update(f"{f.path}\0{f.mode:o}\0{len(data)}\0".encode())
             h.update(data)
         return h.hexdigest()
+
+    def groups(self) -> dict[str, tuple[PayloadFile, ...]]:
+        """Files by delivery group, each sorted by path; groups in sorted order."""
+        out: dict[str, list[PayloadFile]] = {}
+        for f in self.files:
+            out.setdefault(f.group, []).append(f)
+        return {g: tuple(out[g]) for g in sorted(out)}
 
     def reloads(self) -> tuple[str, ...]:
         return tuple(sorted({f.reload for f in self.files if f.reload is not None}))

@@ -187,7 +187,7 @@ def test_lab_end_to_end(lab) -> None:
     assert refused in diagnostics
     others = [n for n in everyone if n != "app1"]
     assert_files(lab, inv, others)  # the others converged
-    assert lab.read_file("app1", "/etc/uniform/manifest.json") is None
+    assert lab.read_file("app1", "/etc/uniform/manifest.d/base.json") is None
     lab.start_sshd("app1")
     eng.run("up", "--yes", "--skip-preview")
     eng.run("preview", "--expect-no-changes")
@@ -231,7 +231,7 @@ def test_lab_end_to_end(lab) -> None:
         "root@10.77.0.22:22: ssh failed: ssh: connect to host 10.77.0.22 port 22:" in text
     ), text
     assert lab.read_file("app1", "/etc/hostname") is None  # app1's files were removed from app1
-    assert lab.read_file("app1", "/etc/uniform/manifest.json") is None
+    assert lab.read_file("app1", "/etc/uniform/manifest.d/base.json") is None
     assert lab.vms_defined("hv1") == {"vm1": "running", "vm3": "running"}
     stale = assert_gone(lab, inv_before, "app1", dns, host_alive=True)
     stale += assert_gone(lab, inv_before, "vm2", dns, host_alive=False)

@@ -145,7 +145,7 @@ def test_base_files_of_every_machine() -> None:
         "/etc/hosts",
         "/etc/systemd/network/10-eth0.link",
         "/etc/systemd/network/10-eth0.network",
-        "/etc/uniform/manifest.json",
+        "/etc/uniform/manifest.d/base.json",
         "/root/.ssh/authorized_keys",
     ]
     assert p.file("/etc/hostname").content == "web1\n"
@@ -168,14 +168,21 @@ def test_base_files_of_every_machine() -> None:
     assert p.reloads() == ("hostname", "networkd")
 
 
-def test_manifest_lists_every_other_file() -> None:
+def test_one_manifest_per_group_lists_that_group() -> None:
     inv = base()
     p = render_machine(inv, inv.machines["ns1"])
-    manifest = json.loads(p.file("/etc/uniform/manifest.json").content)
-    others = [f for f in p.files if f.path != "/etc/uniform/manifest.json"]
-    assert manifest["files"] == [
-        {"path": f.path, "mode": f"{f.mode:04o}", "sha256": f.sha256, "reload": f.reload} for f in others
-    ]
+    groups = p.groups()
+    assert set(groups) >= {"base", "dhcp", "dns"}
+    for group, files in groups.items():
+        path = f"/etc/uniform/manifest.d/{group}.json"
+        manifest = json.loads(p.file(path).content)
+        others = [f for f in files if f.path != path]
+        assert manifest["files"] == [
+            {"path": f.path, "mode": f"{f.mode:04o}", "sha256": f.sha256, "reload": f.reload} for f in others
+        ]
+        assert all(f.group == group for f in files)
+    # the base group never holds a service's file, so a DHCP change cannot touch it
+    assert not [f for f in groups["base"] if "dnsmasq" in f.path or "/kea/" in f.path or "/bind/" in f.path]
 
 
 def test_non_root_ssh_user() -> None:
@@ -471,7 +478,7 @@ def test_cli(tmp_path: Path) -> None:
 def test_manifest_is_plain_json_dumps() -> None:
     for dhcp, dns in (("dnsmasq", "bind"), ("kea", "dnsmasq")):
         for p in render_customer(base(dhcp, dns)).values():
-            text = p.file("/etc/uniform/manifest.json").content
+            text = p.file("/etc/uniform/manifest.d/base.json").content
             assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
 
 
