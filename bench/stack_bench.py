@@ -52,7 +52,9 @@ def env(backend: Path, skip_checkpoints: bool) -> dict[str, str]:
 
 def pulumi(proj: Path, e: dict[str, str], *args: str) -> float:
     t = time.perf_counter()
-    p = subprocess.run(["pulumi", "--non-interactive", *args], cwd=proj, env=e, capture_output=True, text=True)
+    p = subprocess.run(
+        ["pulumi", "--non-interactive", *args], cwd=proj, env=e, capture_output=True, text=True
+    )
     if p.returncode != 0:
         raise SystemExit(f"pulumi {' '.join(args)} failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     return time.perf_counter() - t
@@ -64,7 +66,9 @@ def make_project(tmp: Path, machines: int) -> tuple[Path, Path]:
     gen_inventory.generate(tmp / "gen" / "bench", machines)
     shutil.move(str(tmp / "gen" / "bench"), proj / "stacks" / "bench")
     cust = proj / "stacks" / "bench" / "customer.yaml"
-    cust.write_text(re.sub(r"delivery: \{[^}]*\}", "delivery: {mode: local, local_root: out}", cust.read_text()))
+    cust.write_text(
+        re.sub(r"delivery: \{[^}]*\}", "delivery: {mode: local, local_root: out}", cust.read_text())
+    )
     shutil.copy(ROOT / "__main__.py", proj)
     (proj / "Pulumi.yaml").write_text(
         (ROOT / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {ROOT / '.venv'}")
@@ -105,7 +109,9 @@ def bench(machines: int, runs: int) -> dict[str, object]:
         e = env(backend, skip_checkpoints=False)
         pulumi(proj, e, "stack", "init", "bench")
         first_up = pulumi(proj, e, "up", "--yes", "--skip-preview")
-        export = subprocess.run(["pulumi", "stack", "export"], cwd=proj, env=e, capture_output=True, text=True)
+        export = subprocess.run(
+            ["pulumi", "stack", "export"], cwd=proj, env=e, capture_output=True, text=True
+        )
         resources = [r for r in json.loads(export.stdout)["deployment"]["resources"] if "::" in r["urn"]]
         custom = [r for r in resources if r.get("custom") and not r["type"].startswith("pulumi:providers:")]
         n = len(inventory.load(inv_dir).machines)

@@ -16,13 +16,17 @@ import payloads
 from inventory import lifecycle
 from inventory.model import Inventory, Machine, State
 
-from .machine import FileGroup, Machine as MachineComponent, MachineArgs
+from .machine import FileGroup, MachineArgs
+from .machine import Machine as MachineComponent
+
 
 def file_groups(payload: payloads.MachinePayload) -> dict[str, FileGroup]:
     """The payload's delivery groups (base, dhcp, dns, hypervisor), as delivery resources store them."""
     return {
         name: FileGroup(
-            files={f.path: {"content": f.content, "mode": f"{f.mode:04o}", "sha256": f.sha256} for f in files},
+            files={
+                f.path: {"content": f.content, "mode": f"{f.mode:04o}", "sha256": f.sha256} for f in files
+            },
             reload=sorted({payloads.RELOAD_COMMANDS[f.reload] for f in files if f.reload}),
         )
         for name, files in payload.groups().items()
@@ -76,7 +80,9 @@ def check_delivery(inv: Inventory, settings: StackSettings) -> list[str]:
         if not lifecycle.delivered(m.state):
             continue
         if ssh_address(m) is None:
-            problems.append(f"{inv.customer.name}: {m.file}: {m.name}: nics: no address to deliver to over ssh")
+            problems.append(
+                f"{inv.customer.name}: {m.file}: {m.name}: nics: no address to deliver to over ssh"
+            )
         if m.name not in keys:
             problems.append(
                 f"{inv.customer.name}: customer.yaml: ssh.host_keys.{m.name}: no pinned host key "

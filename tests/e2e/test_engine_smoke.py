@@ -26,22 +26,34 @@ pulumi.export("ok", True)
 def test_engine_versions(engine_factory, tmp_path: Path) -> None:
     eng = engine_factory(tmp_path)
     assert eng.run("version").stdout.strip() == "v3.259.0"
-    py = subprocess.run([str(ROOT / ".venv/bin/python"), "-c", "import pulumi, importlib.metadata as m;"
-                         "print(m.version('pulumi'), m.version('pulumi-command'))"],
-                        capture_output=True, text=True, check=True)
+    py = subprocess.run(
+        [
+            str(ROOT / ".venv/bin/python"),
+            "-c",
+            "import pulumi, importlib.metadata as m;print(m.version('pulumi'), m.version('pulumi-command'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert py.stdout.split() == ["3.259.0", "1.2.1"]
 
 
 def test_preview_up_noop_destroy(engine_factory, tmp_path: Path) -> None:
     proj = tmp_path / "proj"
     proj.mkdir()
-    (proj / "Pulumi.yaml").write_text(textwrap.dedent("""\
+    (proj / "Pulumi.yaml").write_text(
+        textwrap.dedent(
+            """\
         name: smoke
         runtime:
           name: python
           options:
             virtualenv: %s
-        """ % (ROOT / ".venv")))
+        """
+            % (ROOT / ".venv")
+        )
+    )
     (proj / "__main__.py").write_text(PROGRAM)
     eng = engine_factory(proj)
     eng.env["PYTHONPATH"] = str(ROOT)

@@ -61,7 +61,9 @@ def project(tmp_path: Path, engine_factory):
     )
     shutil.copytree(ROOT / "stacks" / "demo", proj / "stacks" / "e2e")
     cust = proj / "stacks" / "e2e" / "customer.yaml"
-    cust.write_text(cust.read_text().replace("customer: demo", "customer: e2e").replace("out/demo", "out/e2e"))
+    cust.write_text(
+        cust.read_text().replace("customer: demo", "customer: e2e").replace("out/demo", "out/e2e")
+    )
     (proj / "stacks" / "Pulumi.e2e.yaml").write_text("config:\n  uniform:inventory: e2e\n")
     eng = engine_factory(proj)
     eng.env["PYTHONPATH"] = str(ROOT)
