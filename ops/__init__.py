@@ -1,0 +1,1 @@
+"""Operations over a customer: the HTML report and the verify (drift) check."""
