@@ -11,7 +11,10 @@ config = pulumi.Config("uniform")
 root = Path("stacks") / config.require("inventory")
 
 try:
-    inventory = load(root)
+    # The parse cache (keyed by each file's mtime and size) keeps a large
+    # customer's preview from re-parsing thousands of unchanged YAML files;
+    # validation and allocation always run in full.
+    inventory = load(root, cache_dir=".cache/inventory")
 except InventoryError as e:
     # RunError: the engine prints the report, without a Python traceback, and
     # nothing below has registered a single resource.
