@@ -484,20 +484,35 @@ class _Fmt(argparse.RawDescriptionHelpFormatter):
     pass
 
 
+def add_selection(p: argparse.ArgumentParser, sub: bool) -> None:
+    """The customer selection options, accepted before and after the command.
+
+    On subcommands they default to SUPPRESS so that they do not overwrite a value given
+    before the command (``uniform -C acme list`` and ``uniform list -C acme`` both work)."""
+    d: dict[str, Any] = {"default": argparse.SUPPRESS} if sub else {}
+    g = p.add_argument_group("customer selection (one of; default: the selected Pulumi stack)")
+    g.add_argument("-C", "--customer", metavar="NAME", help="the customer directory stacks/NAME", **d)
+    g.add_argument(
+        "-s", "--stack", metavar="NAME", help="stacks/<uniform:inventory of stacks/Pulumi.NAME.yaml>", **d
+    )
+    g.add_argument("--dir", metavar="PATH", help="a customer directory anywhere", **d)
+    g.add_argument(
+        "--project", metavar="DIR", help="the Pulumi project (default: nearest Pulumi.yaml above cwd)", **d
+    )
+    g.add_argument(
+        "--progress",
+        action="store_true",
+        help="progress on stderr (default when stderr is a terminal)",
+        **(d if sub else {"default": sys.stderr.isatty()}),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     sel = argparse.ArgumentParser(add_help=False)
-    g = sel.add_argument_group("customer selection (one of; default: the selected Pulumi stack)")
-    g.add_argument("-C", "--customer", metavar="NAME", help="the customer directory stacks/NAME")
-    g.add_argument(
-        "-s", "--stack", metavar="NAME", help="stacks/<uniform:inventory of stacks/Pulumi.NAME.yaml>"
-    )
-    g.add_argument("--dir", metavar="PATH", help="a customer directory anywhere")
-    g.add_argument(
-        "--project", metavar="DIR", help="the Pulumi project (default: nearest Pulumi.yaml above cwd)"
-    )
-    g.add_argument("--progress", action="store_true", default=sys.stderr.isatty(), help="progress on stderr")
+    add_selection(sel, sub=True)
 
     ap = argparse.ArgumentParser(prog="uniform", description=__doc__, formatter_class=_Fmt)
+    add_selection(ap, sub=False)
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(

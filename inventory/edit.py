@@ -17,7 +17,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import CommentMark
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+from ruamel.yaml.tokens import CommentToken
 
 from .build import load
 from .errors import InventoryError, Problem, Reporter
@@ -403,6 +405,58 @@ def add_machine(
     return txn.inventory
 
 
+def _tail(node: Any) -> tuple[Any, Any, int] | None:
+    """Where ruamel keeps the comment lines that follow ``node``: (container, key, slot)."""
+    while True:
+        if isinstance(node, CommentedMap) and len(node):
+            key: Any = list(node)[-1]
+            slot = 2
+        elif isinstance(node, CommentedSeq) and len(node):
+            key, slot = len(node) - 1, 0
+        else:
+            return None
+        val = node[key]
+        tok = node.ca.items.get(key)
+        nested = isinstance(val, CommentedMap | CommentedSeq) and len(val) and not val.fa.flow_style()
+        if nested and (tok is None or len(tok) <= slot or tok[slot] is None):
+            node = val
+            continue
+        return node, key, slot
+
+
+def _keep_trailing_comment(doc: CommentedSeq, index: int) -> None:
+    """Before deleting ``doc[index]``: move the comment lines after it (which introduce the
+    next entry) to the end of the entry before it, or to the top of the file."""
+    tail = _tail(doc[index])
+    if tail is None:
+        return
+    node, key, slot = tail
+    tok = (node.ca.items.get(key) or [None] * 4)[slot] if len(node.ca.items.get(key) or []) > slot else None
+    if tok is None or "\n" not in tok.value:
+        return
+    rest = tok.value.split("\n", 1)[1]  # the first line is the deleted line's own end-of-line comment
+    if not rest.strip():
+        return
+    if index > 0:
+        prev = _tail(doc[index - 1])
+        if prev is None:
+            return
+        pnode, pkey, pslot = prev
+        items = pnode.ca.items.setdefault(pkey, [None] * 4)
+        if items[pslot] is None:
+            items[pslot] = CommentToken("\n" + rest, CommentMark(0), None)
+        else:
+            items[pslot].value += rest
+    else:
+        if doc.ca.comment is None:
+            doc.ca.comment = [None, []]
+        if doc.ca.comment[1] is None:
+            doc.ca.comment[1] = []
+        doc.ca.comment[1].append(
+            CommentToken(rest.lstrip("\n") if not doc.ca.comment[1] else rest, CommentMark(0), None)
+        )
+
+
 #: states in which a machine may be removed from the files without --force
 REMOVABLE = frozenset({State.PLANNED, State.RETIRED})
 
@@ -436,6 +490,7 @@ def remove_machine(root: str | Path, name: str, *, force: bool = False) -> Inven
         if loc.index is None:
             txn.remove(loc.path)
         else:
+            _keep_trailing_comment(loc.doc, loc.index)
             del loc.doc[loc.index]
             if len(loc.doc):
                 txn.dump(y, loc.doc, loc.path)
