@@ -151,14 +151,34 @@ def engine_env(backend: Path) -> dict[str, str]:
 
 
 class Lab:
-    def __init__(self, run_dir: Path, prefix: str = "ulab-") -> None:
+    """A lab for one customer: by default the committed ``stacks/lab``.
+
+    ``stack``/``source``/``program`` let another harness (bench/compare.py) bring up a
+    lab for a generated customer: ``source`` is the inventory directory copied into the
+    lab project as ``stacks/<stack>`` (default: ``stacks/<stack>`` of the checkout),
+    ``program`` the file that becomes the project's ``__main__.py`` (default: uniform's).
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        prefix: str = "ulab-",
+        *,
+        stack: str = STACK,
+        source: Path | None = None,
+        program: Path | None = None,
+    ) -> None:
         self.run_dir = Path(run_dir).resolve()
         self.prefix = prefix
+        self.stack = stack
+        self.source = Path(source).resolve() if source else None
+        self.program = Path(program).resolve() if program else None
         self.hosts: dict[str, Host] = {}
         state = self.run_dir / "lab.json"
         if state.exists():
             data = json.loads(state.read_text())
             self.prefix = data["prefix"]
+            self.stack = data.get("stack", STACK)
             self.hosts = {n: Host(**h) for n, h in data["hosts"].items()}
 
     # ------------------------------------------------------------------ paths and names
@@ -169,7 +189,7 @@ class Lab:
 
     @property
     def inv_dir(self) -> Path:
-        return self.project / "stacks" / STACK
+        return self.project / "stacks" / self.stack
 
     @property
     def client_key(self) -> Path:
@@ -191,7 +211,11 @@ class Lab:
 
     def _save(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        data = {"prefix": self.prefix, "hosts": {n: asdict(h) for n, h in self.hosts.items()}}
+        data = {
+            "prefix": self.prefix,
+            "stack": self.stack,
+            "hosts": {n: asdict(h) for n, h in self.hosts.items()},
+        }
         (self.run_dir / "lab.json").write_text(json.dumps(data, indent=2) + "\n")
 
     # ------------------------------------------------------------------ preflight
@@ -272,12 +296,18 @@ class Lab:
         if self.project.exists():
             shutil.rmtree(self.project)
         (self.project / "stacks").mkdir(parents=True)
-        shutil.copy(ROOT / "__main__.py", self.project)
+        shutil.copy(self.program or ROOT / "__main__.py", self.project / "__main__.py")
         (self.project / "Pulumi.yaml").write_text(
             (ROOT / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {ROOT / '.venv'}")
         )
-        shutil.copytree(ROOT / "stacks" / STACK, self.inv_dir)
-        shutil.copy(ROOT / "stacks" / f"Pulumi.{STACK}.yaml", self.project / "stacks")
+        shutil.copytree(self.source or ROOT / "stacks" / self.stack, self.inv_dir)
+        settings = ROOT / "stacks" / f"Pulumi.{self.stack}.yaml"
+        if self.source is None and settings.exists():
+            shutil.copy(settings, self.project / "stacks")
+        else:
+            (self.project / "stacks" / f"Pulumi.{self.stack}.yaml").write_text(
+                f"config:\n  uniform:inventory: {self.stack}\n"
+            )
 
     def _plug(self, ns: str, port: str, *, mac: str | None, address: str | None) -> None:
         """A veth eth0 in ``ns``, its peer v-<port> a port of the switch's bridge."""
@@ -438,6 +468,19 @@ class Lab:
             "-o", f"UserKnownHostsFile={known}", "-o", "LogLevel=ERROR", f"root@{h.ipv4}", command,
         ]  # fmt: skip
 
+    def ssh_logins(self, name: str) -> int:
+        """SSH logins host ``name``'s sshd accepted so far (its log, LogLevel VERBOSE)."""
+        log = self.host_dir(name) / "sshd.log"
+        return log.read_text(errors="replace").count("Accepted publickey") if log.exists() else 0
+
+    def known_hosts(self) -> str:
+        """A known_hosts text pinning every host's key by its address (for other SSH clients)."""
+        return "".join(
+            f"{h.ipv4} {(self.host_dir(n) / 'ssh_host_ed25519_key.pub').read_text().split(maxsplit=2)[0]} "
+            f"{(self.host_dir(n) / 'ssh_host_ed25519_key.pub').read_text().split()[1]}\n"
+            for n, h in sorted(self.hosts.items())
+        )
+
     def _check_session(self, name: str) -> None:
         """An ssh session of the deploy key sees the lab shims first on PATH and a private /etc."""
         out = run(
@@ -475,7 +518,7 @@ class Lab:
     def init_stack(self) -> Engine:
         """The lab stack in a throwaway backend, the deploy key as its secret."""
         eng = self.engine()
-        eng.run("stack", "init", STACK)
+        eng.run("stack", "init", self.stack)
         # from stdin, as the README does it: the key never appears on a command line
         eng.run("config", "set", "--secret", "uniform:sshPrivateKey", input=self.client_key.read_text())
         return eng
