@@ -3,8 +3,10 @@
 The Machine components carry no inputs (nothing says whether an address was pinned), so
 the pack reads the inventory itself: the same directory the program reads, named by the
 stack's ``uniform:inventory`` config (the engine passes stack config to policy packs),
-under the project directory (``UNIFORM_PROJECT_DIR``, else ``$PWD`` when it holds a
-Pulumi.yaml, else the parent of this directory).  Each violation is reported on the
+under the project directory: ``UNIFORM_PROJECT_DIR`` (tools/review sets it), else the
+parent of this directory (the checkout the pack lives in).  The engine tells a policy pack
+neither the project's directory nor its own working directory (the pack runs in its own
+directory, and ``$PWD`` is set to it), hence the variable.  Each violation is reported on the
 machine's ``uniform:machine:Machine`` component; an inventory that does not load is
 reported once on the stack.
 """
@@ -38,10 +40,8 @@ MACHINE = "uniform:machine:Machine"
 
 
 def project_dir() -> Path:
-    for cand in (os.environ.get("UNIFORM_PROJECT_DIR"), os.environ.get("PWD")):
-        if cand and (Path(cand) / "Pulumi.yaml").is_file():
-            return Path(cand)
-    return HERE.parent
+    env = os.environ.get("UNIFORM_PROJECT_DIR")
+    return Path(env) if env else HERE.parent
 
 
 @cache
@@ -51,6 +51,8 @@ def inventory() -> Inventory | str:
     if not name:
         return "stack config sets no uniform:inventory"
     root = project_dir() / "stacks" / name
+    if not (root / "customer.yaml").is_file():
+        return f"no inventory at {root} (set UNIFORM_PROJECT_DIR to the project directory)"
     try:
         return load(root)
     except InventoryError as e:

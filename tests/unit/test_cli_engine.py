@@ -1,0 +1,174 @@
+"""The CLI, the policy pack and tools/review with the real engine, on a copy of stacks/demo (slow).
+
+The project is copied to a temp dir as in tests/e2e/test_stack.py, with a file backend of
+its own; edits are made with the ``uniform`` CLI itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from inventory import load
+from inventory.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def engine_env(backend: Path) -> dict[str, str]:
+    """What .tools/env.sh gives (see tests/e2e/conftest.py), with a backend of the test's own."""
+    env = dict(os.environ)
+    path = [str(ROOT / ".venv" / "bin")]
+    if (ROOT / ".tools" / "bin" / "pulumi").exists():
+        path.append(str(ROOT / ".tools" / "bin"))
+    env["PATH"] = os.pathsep.join(path + [env.get("PATH", "")])
+    env["PULUMI_BACKEND_URL"] = f"file://{backend}"
+    env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
+    env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
+    env["PULUMI_CONFIG_PASSPHRASE"] = "test"
+    env["PYTHONPATH"] = str(ROOT)
+    env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+    env.pop("UNIFORM_PROJECT_DIR", None)
+    return env
+
+
+def git(proj: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t"}
+    env.update(GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    subprocess.run(["git", *args], cwd=proj, env=env, check=True, capture_output=True)
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    env = engine_env(tmp_path / "state")
+    if shutil.which("pulumi", path=env["PATH"]) is None:
+        pytest.fail("no pulumi engine: run tools/bootstrap.sh first (the test command does)")
+    (tmp_path / "state").mkdir()
+    proj = tmp_path / "proj"
+    (proj / "stacks").mkdir(parents=True)
+    shutil.copy(ROOT / "__main__.py", proj)
+    (proj / "Pulumi.yaml").write_text(
+        (ROOT / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {ROOT / '.venv'}")
+    )
+    shutil.copytree(ROOT / "stacks" / "demo", proj / "stacks" / "e2e")
+    cust = proj / "stacks" / "e2e" / "customer.yaml"
+    cust.write_text(
+        cust.read_text().replace("customer: demo", "customer: e2e").replace("out/demo", "out/e2e")
+    )
+    (proj / "stacks" / "Pulumi.e2e.yaml").write_text("config:\n  uniform:inventory: e2e\n")
+
+    def pulumi(
+        *args: str, check: bool = True, extra: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["pulumi", "--non-interactive", *args],
+            cwd=proj,
+            env={**env, **(extra or {})},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"pulumi {args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    pulumi("stack", "init", "e2e")
+    pulumi("up", "--yes")
+    return proj, env, pulumi
+
+
+def add_web9(inv_dir: Path) -> None:
+    argv = [
+        "machine",
+        "add",
+        "web9",
+        "--kind",
+        "vm",
+        "--hypervisor",
+        "hv1",
+        "--cores",
+        "1",
+        "--memory",
+        "1GiB",
+    ]
+    assert (
+        main([*argv, "--disk", "root=10GiB", "--nic", "eth0:lan", "--state", "staged", "--dir", str(inv_dir)])
+        == 0
+    )
+
+
+def test_policy_pack_blocks_an_active_unpinned_machine(project) -> None:
+    proj, env, pulumi = project
+    inv_dir = proj / "stacks" / "e2e"
+    add_web9(inv_dir)
+    assert main(["transition", "web9", "active", "--dir", str(inv_dir)]) == 0
+    pack = ["--policy-pack", str(ROOT / "policy")]
+    shim = {"PATH": f"{ROOT / 'policy' / 'bin'}{os.pathsep}{env['PATH']}"}
+
+    # without UNIFORM_PROJECT_DIR the pack looks in its own checkout, which has no stacks/e2e
+    lost = pulumi("preview", *pack, check=False, extra=shim)
+    assert lost.returncode != 0 and "inventory-loads" in lost.stdout
+    assert f"no inventory at {ROOT / 'stacks' / 'e2e'} (set UNIFORM_PROJECT_DIR" in lost.stdout
+
+    shim["UNIFORM_PROJECT_DIR"] = str(proj)
+    bad = pulumi("preview", *pack, check=False, extra=shim)
+    assert bad.returncode != 0, bad.stdout
+    assert "[mandatory]  pinned-addresses  (uniform:machine:Machine: web9)" in bad.stdout
+    mac = load(inv_dir).machines["web9"].nics[0].mac
+    assert f"web9: is active with unpinned nics[0].mac = {mac}" in bad.stdout
+    assert "error: preview failed" in bad.stdout
+    # the same change goes through without the pack: the program itself accepts it
+    assert pulumi("preview").returncode == 0
+
+    assert main(["pin", "--dir", str(inv_dir)]) == 0
+    good = pulumi("preview", *pack, extra=shim)
+    assert "pinned-addresses" not in good.stdout and "uniform@v0.0.1" in good.stdout
+
+
+def test_review_end_to_end(project) -> None:
+    proj, env, _pulumi = project
+    inv_dir = proj / "stacks" / "e2e"
+    git(proj, "init", "-q", "-b", "main")
+    git(proj, "add", ".")
+    git(proj, "commit", "-q", "-m", "base")
+    add_web9(inv_dir)
+    assert main(["pin", "--dir", str(inv_dir)]) == 0
+    git(proj, "add", ".")
+    git(proj, "commit", "-q", "-m", "web9")
+
+    def review(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [
+            str(ROOT / "tools" / "review"),
+            "--project",
+            str(proj),
+            "--policy-pack",
+            str(ROOT / "policy"),
+            *args,
+        ]
+        return subprocess.run(cmd, cwd=proj, env=env, capture_output=True, text=True, timeout=600)
+
+    ok = review("--base", "HEAD~1")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    lines = ok.stdout.splitlines()
+    assert lines[:5] == [
+        "stack e2e: 2 create, 3 update (13 unchanged)",
+        "  machines added:   web9",
+        "  machines removed: -",
+        "  machines changed: hv1 (hypervisor), svc1 (dhcp, dns)",
+        "  services reload:  hypervisor on hv1, dhcp on svc1, dns on svc1",
+    ], ok.stdout
+    assert any(line.startswith("    web9 base [create]") for line in lines)
+
+    # a bad change: web9 goes active without its new NIC pinned -> the pack blocks it
+    assert main(["transition", "web9", "active", "--dir", str(inv_dir)]) == 0
+    assert main(["nic", "add", "web9", "eth1", "--network", "lan", "--dir", str(inv_dir)]) == 0
+    bad = review("--base", "HEAD~1", "--uncommitted")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "stack e2e: PREVIEW FAILED (exit 1)" in bad.stdout
+    assert "pinned-addresses  (uniform:machine:Machine: web9)" in bad.stdout
+    assert "web9: is active with unpinned nics[1].mac" in bad.stdout
