@@ -1,0 +1,410 @@
+"""ops.verify without a network: the comparison, the host script's answer, the ssh
+command line, the runner and the CLI (local trees, and a stand-in `ssh` that runs the
+host script on this machine)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import stat
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import inventory
+import payloads
+from inventory.model import State
+from ops import verify as V
+
+ROOT = Path(__file__).resolve().parents[2]
+SHA_A, SHA_B = "a" * 64, "b" * 64
+
+
+def obs(
+    files: dict[str, tuple[str, int]] | None = None, manifests: dict[str, str] | None = None
+) -> V.Observed:
+    return V.Observed(files=dict(files or {}), manifests=dict(manifests or {}))
+
+
+def manifest(*paths: str) -> str:
+    return json.dumps({"files": [{"path": p, "mode": "0644", "sha256": SHA_A} for p in paths]}, indent=2)
+
+
+EXPECTED = {
+    "/etc/hostname": V.Expected(SHA_A, 0o644),
+    "/root/.ssh/authorized_keys": V.Expected(SHA_B, 0o600),
+    "/etc/uniform/manifest.d/base.json": V.Expected(SHA_A, 0o644),
+}
+
+
+def cmp(o: V.Observed) -> V.HostResult:
+    return V.compare("h", "root@h:22", EXPECTED, o)
+
+
+# ---------------------------------------------------------------- compare
+
+
+def test_clean() -> None:
+    r = cmp(
+        obs(
+            {
+                "/etc/hostname": (SHA_A, 0o644),
+                "/root/.ssh/authorized_keys": (SHA_B, 0o600),
+                "/etc/uniform/manifest.d/base.json": (SHA_A, 0o644),
+            },
+            {"base.json": manifest("/etc/hostname", "/root/.ssh/authorized_keys")},
+        )
+    )
+    assert r.status == "clean" and (r.missing, r.changed, r.unexpected) == ((), (), ())
+
+
+def test_missing_changed_content_and_mode() -> None:
+    r = cmp(
+        obs(
+            {
+                "/etc/hostname": (SHA_B, 0o644),
+                "/root/.ssh/authorized_keys": (SHA_A, 0o644),
+            }
+        )
+    )
+    assert r.status == "drift"
+    assert r.missing == ("/etc/uniform/manifest.d/base.json",)
+    assert r.changed == (
+        V.Change("/etc/hostname", "content"),
+        V.Change("/root/.ssh/authorized_keys", "content, mode 0644, expected 0600"),
+    )
+    assert r.unexpected == ()
+
+
+def test_mode_only() -> None:
+    files = {p: (e.sha256, e.mode) for p, e in EXPECTED.items()}
+    files["/etc/hostname"] = (SHA_A, 0o600)
+    r = cmp(obs(files))
+    assert r.changed == (V.Change("/etc/hostname", "mode 0600, expected 0644"),)
+
+
+def test_unreadable_file_is_changed_not_missing() -> None:
+    files = {p: (e.sha256, e.mode) for p, e in EXPECTED.items()}
+    files["/etc/hostname"] = ("unreadable", -1)
+    assert cmp(obs(files)).changed == (V.Change("/etc/hostname", "unreadable"),)
+
+
+def test_unexpected_recorded_present_only() -> None:
+    files = {p: (e.sha256, e.mode) for p, e in EXPECTED.items()}
+    files["/etc/old.conf"] = (SHA_A, 0o644)  # recorded and still there: unexpected
+    files["/etc/uniform/manifest.d/dhcp.json"] = (SHA_A, 0o644)
+    r = cmp(
+        obs(
+            files,
+            {
+                "base.json": manifest("/etc/hostname", "/etc/gone.conf"),  # gone.conf absent: cleaned up
+                "dhcp.json": manifest("/etc/old.conf"),  # a whole group that is no longer expected
+            },
+        )
+    )
+    assert r.status == "drift"
+    assert r.unexpected == ("/etc/old.conf", "/etc/uniform/manifest.d/dhcp.json")
+    assert r.missing == () and r.changed == ()
+
+
+def test_unparseable_manifest_is_itself_unexpected_when_not_expected() -> None:
+    files = {p: (e.sha256, e.mode) for p, e in EXPECTED.items()}
+    r = cmp(obs(files, {"base.json": manifest(), "junk.json": "{not json"}))
+    assert r.unexpected == ("/etc/uniform/manifest.d/junk.json",)
+    assert V.recorded_paths("{not json") == [] and V.recorded_paths("[1, 2]") == []
+
+
+def test_unrecorded_extra_files_are_not_unexpected() -> None:
+    """Files nobody recorded (the host's own) are none of verify's business."""
+    files = {p: (e.sha256, e.mode) for p, e in EXPECTED.items()}
+    files["/etc/passwd"] = (SHA_A, 0o644)
+    assert cmp(obs(files, {"base.json": manifest("/etc/hostname")})).status == "clean"
+
+
+def test_exit_codes() -> None:
+    clean = V.HostResult("a", "x")
+    drift = V.HostResult("b", "x", missing=("/etc/hostname",))
+    down = V.HostResult("c", "x", error="ssh failed")
+    assert V.exit_code([]) == 0
+    assert V.exit_code([clean]) == 0
+    assert V.exit_code([clean, drift]) == 1
+    assert V.exit_code([clean, down]) == 2
+    assert V.exit_code([drift, down, clean]) == 3
+
+
+# ---------------------------------------------------------------- the host's answer
+
+
+def test_parse_output() -> None:
+    text = (
+        "@@manifest base.json\n"
+        + manifest("/etc/hostname")
+        + "\n@@end\n"
+        + f"F {SHA_A} 644 /etc/hostname\n"
+        + f"F {SHA_B} 600 /etc/with space\n"
+        + "@@unreadable /etc/shadowy\n"
+        + "@@done\n"
+    )
+    o = V.parse_output(text)
+    assert o.manifests == {"base.json": manifest("/etc/hostname")}
+    assert o.files == {
+        "/etc/hostname": (SHA_A, 0o644),
+        "/etc/with space": (SHA_B, 0o600),
+        "/etc/shadowy": ("unreadable", -1),
+    }
+
+
+def test_parse_output_truncated() -> None:
+    with pytest.raises(V.ParseError):
+        V.parse_output(f"F {SHA_A} 644 /etc/hostname\n")
+
+
+# ---------------------------------------------------------------- targets and ssh command
+
+
+def test_targets_are_the_delivered_machines() -> None:
+    inv = inventory.load(ROOT / "stacks" / "acme")
+    tg = V.targets(inv)
+    rendered = payloads.render_customer(inv)
+    assert [t.machine for t in tg] == sorted(
+        n for n, m in inv.machines.items() if inventory.lifecycle.delivered(m.state)
+    )
+    assert "old1" not in [t.machine for t in tg]  # retired
+    for t in tg:
+        assert t.files == {f.path: V.Expected(f.sha256, f.mode) for f in rendered[t.machine].files}
+        assert (t.user, t.port) == (inv.customer.ssh.user, inv.customer.ssh.port)
+        assert t.host_key == dict(inv.customer.ssh.host_keys).get(t.machine)
+    hv1 = next(t for t in tg if t.machine == "hv1")
+    assert hv1.host == inv.machines["hv1"].nics[0].attachments[0].ipv4
+    tg = V.targets(inv, user="ops", port=2222, only=["hv1"])
+    assert [(t.machine, t.user, t.port) for t in tg] == [("hv1", "ops", 2222)]
+
+
+def test_ssh_address_matches_delivery() -> None:
+    pytest.importorskip("pulumi")
+    from components.stack import ssh_address
+
+    for customer in ("acme", "demo", "lab", "globex"):
+        inv = inventory.load(ROOT / "stacks" / customer)
+        for m in inv.machines.values():
+            assert V.ssh_address(m) == ssh_address(m)
+
+
+def test_ssh_command_pins_the_host_key(tmp_path: Path) -> None:
+    t = V.Target("hv1", "10.0.0.1", 22, "root", "ssh-ed25519 AAAAkey", {})
+    cmd = V.ssh_command(t, tmp_path / "kh", V.SshOptions(identity="/k/id", connect_timeout=7))
+    joined = " ".join(cmd)
+    for opt in (
+        "BatchMode=yes",
+        "ConnectTimeout=7",
+        "StrictHostKeyChecking=yes",
+        f"UserKnownHostsFile={tmp_path / 'kh'}",
+        "GlobalKnownHostsFile=/dev/null",
+        "IdentitiesOnly=yes",
+    ):
+        assert f"-o {opt}" in joined
+    assert cmd[cmd.index("-i") + 1] == "/k/id"
+    assert cmd[-2] == "root@10.0.0.1" and cmd[cmd.index("-p") + 1] == "22"
+    assert "-i" not in V.ssh_command(t, tmp_path / "kh", V.SshOptions())
+    assert V.known_hosts_line(t) == "10.0.0.1 ssh-ed25519 AAAAkey\n"
+    assert V.known_hosts_line(replace(t, port=2222)) == "[10.0.0.1]:2222 ssh-ed25519 AAAAkey\n"
+
+
+# ---------------------------------------------------------------- a stand-in ssh
+
+
+def fake_ssh(tmp_path: Path, root: Path, *, behaviour: str = "run") -> str:
+    """An `ssh` that checks its options and runs the host script on this machine, with the
+    host's paths under ``root``.  behaviour: run | refuse (exit 255) | hang."""
+    script = tmp_path / "ssh"
+    script.write_text(
+        f"""#!{sys.executable}
+import subprocess, sys, time
+args = sys.argv[1:]
+open({str(tmp_path / "ssh.log")!r}, "w").write("\\n".join(args))
+if {behaviour!r} == "refuse":
+    sys.stderr.write("ssh: connect to host x port 22: Connection refused\\n"); sys.exit(255)
+if {behaviour!r} == "hang":
+    time.sleep(30)
+known = next(a.split("=", 1)[1] for a in args if a.startswith("UserKnownHostsFile="))
+if "ssh-ed25519" not in open(known).read() or "BatchMode=yes" not in args:
+    sys.exit(255)
+remote = args[-1]
+for old, new in [
+    ("md=/etc/uniform/manifest.d", "md={root}/etc/uniform/manifest.d"),
+    ("while IFS= read -r p; do", 'while IFS= read -r p; do p="{root}$p";'),
+]:
+    if old not in remote:
+        sys.exit(99)
+    remote = remote.replace(old, new)
+proc = subprocess.run(["sh", "-c", remote], stdin=sys.stdin, capture_output=True, text=True)
+sys.stdout.write(proc.stdout.replace(" {root}/", " /"))
+sys.stderr.write(proc.stderr)
+sys.exit(proc.returncode)
+"""
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def host_tree(tmp_path: Path, inv: inventory.Inventory, machine: str) -> Path:
+    out = tmp_path / "hosts"
+    payloads.write_tree({machine: payloads.render_customer(inv)[machine]}, out)
+    root = out / machine
+    # manifests name host paths; the stand-in maps /etc and /root under root
+    return root
+
+
+@pytest.fixture
+def lab_inv(tmp_path: Path) -> inventory.Inventory:
+    d = tmp_path / "lab"
+    shutil.copytree(ROOT / "stacks" / "lab", d)
+    text = (d / "customer.yaml").read_text()
+    keys = "{" + ", ".join(f'{m}: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{m}"' for m in ["svc1"]) + "}"
+    (d / "customer.yaml").write_text(text.replace("host_keys: {}", f"host_keys: {keys}"))
+    return inventory.load(d)
+
+
+def test_verify_ssh_runs_the_host_script(tmp_path: Path, lab_inv: inventory.Inventory) -> None:
+    root = host_tree(tmp_path, lab_inv, "svc1")
+    t = next(t for t in V.targets(lab_inv) if t.machine == "svc1")
+    o = V.SshOptions(ssh=fake_ssh(tmp_path, root), host_timeout=20)
+    r = V.verify_ssh(t, o)
+    assert r.status == "clean", r
+    # drift: content, mode, missing, and a stale manifest naming a present file
+    (root / "etc/hostname").write_text("intruder\n")
+    (root / "root/.ssh/authorized_keys").chmod(0o644)
+    (root / "etc/hosts").unlink()
+    (root / "etc/old.conf").write_text("x")
+    (root / "etc/uniform/manifest.d/old.json").write_text(
+        manifest("/etc/old.conf", "/etc/absent.conf") + "\n"
+    )
+    r = V.verify_ssh(t, o)
+    assert r.missing == ("/etc/hosts",)
+    assert r.changed == (
+        V.Change("/etc/hostname", "content"),
+        V.Change("/root/.ssh/authorized_keys", "mode 0644, expected 0600"),
+    )
+    assert r.unexpected == ("/etc/old.conf", "/etc/uniform/manifest.d/old.json")
+    assert r.address == "root@10.77.0.10:22"
+
+
+def test_verify_ssh_unreachable_and_bounded(tmp_path: Path, lab_inv: inventory.Inventory) -> None:
+    t = next(t for t in V.targets(lab_inv) if t.machine == "svc1")
+    r = V.verify_ssh(t, V.SshOptions(ssh=fake_ssh(tmp_path, tmp_path, behaviour="refuse")))
+    assert r.status == "unreachable" and "Connection refused" in (r.error or "")
+    t0 = time.monotonic()
+    r = V.verify_ssh(t, V.SshOptions(ssh=fake_ssh(tmp_path, tmp_path, behaviour="hang"), host_timeout=1))
+    assert time.monotonic() - t0 < 10
+    assert r.status == "unreachable" and r.error == "timed out after 1s"
+
+
+def test_verify_ssh_never_connects_without_a_pinned_key(tmp_path: Path, lab_inv: inventory.Inventory) -> None:
+    t = next(t for t in V.targets(lab_inv) if t.machine == "hv1")  # no key recorded
+    ssh = fake_ssh(tmp_path, tmp_path)
+    r = V.verify_ssh(t, V.SshOptions(ssh=ssh))
+    assert r.status == "unreachable" and "no pinned host key" in (r.error or "")
+    assert not (tmp_path / "ssh.log").exists()
+
+
+# ---------------------------------------------------------------- runner and progress
+
+
+def test_run_bounded_parallelism_and_sorted() -> None:
+    live, peak, lock = [0], [0], threading.Lock()
+    tgts = [V.Target(f"m{i:02d}", "h", 22, "root", "k", {}) for i in range(20)]
+
+    def check(t: V.Target) -> V.HostResult:
+        with lock:
+            live[0] += 1
+            peak[0] = max(peak[0], live[0])
+        time.sleep(0.02)
+        with lock:
+            live[0] -= 1
+        if t.machine == "m07":
+            raise RuntimeError("boom")
+        return V.HostResult(t.machine, "x")
+
+    buf = io.StringIO()
+    results = V.run(list(reversed(tgts)), check, jobs=3, progress=V.Progress(len(tgts), buf))
+    assert peak[0] <= 3
+    assert [r.machine for r in results] == [t.machine for t in tgts]
+    assert results[7].status == "unreachable" and "RuntimeError: boom" in (results[7].error or "")
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 20 and lines[-1].startswith("[20/20] ")
+
+
+# ---------------------------------------------------------------- the command (local trees)
+
+
+def demo_tree(tmp_path: Path) -> tuple[inventory.Inventory, Path]:
+    inv = inventory.load(ROOT / "stacks" / "demo")
+    out = tmp_path / "out"
+    payloads.write_tree(payloads.render_customer(inv), out)
+    return inv, out
+
+
+def test_main_local_clean_then_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inv, out = demo_tree(tmp_path)
+    args = [str(ROOT / "stacks" / "demo"), "--local-root", str(out), "-q"]
+    assert V.main(args) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("verify demo: 4 host(s): 4 clean, 0 drifted, 0 unreachable")
+    (out / "web1/etc/hosts").write_text("changed\n")
+    os.chmod(out / "web2/etc/hostname", 0o600)
+    assert V.main(args) == 1
+    text = capsys.readouterr().out
+    assert "web1: DRIFT" in text and "  changed     /etc/hosts (content)" in text
+    assert "  changed     /etc/hostname (mode 0600, expected 0644)" in text
+    assert V.main([*args, "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["exit"] == 1
+    hosts = {h["machine"]: h for h in doc["hosts"]}
+    assert hosts["web1"]["changed"] == [{"path": "/etc/hosts", "detail": "content"}]
+    assert hosts["hv1"]["status"] == "clean"
+    assert stat.S_IMODE(os.stat(out / "web2/etc/hostname").st_mode) == 0o600  # verify never writes
+
+
+def test_main_usage_and_inventory_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        V.main([str(ROOT / "stacks" / "demo"), "--jobs", "0"])
+    assert e.value.code == 4
+    with pytest.raises(SystemExit) as e:
+        V.main([str(ROOT / "stacks" / "demo"), "--machine", "nosuch"])
+    assert e.value.code == 4
+    bad = tmp_path / "bad"
+    shutil.copytree(ROOT / "stacks" / "demo", bad)
+    (bad / "customer.yaml").write_text((bad / "customer.yaml").read_text() + "colour: blue\n")
+    assert V.main([str(bad)]) == 4
+    assert "colour" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point(tmp_path: Path) -> None:
+    import subprocess
+
+    inv, out = demo_tree(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ops", "verify", str(ROOT / "stacks" / "demo"), "--local-root", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "[4/4]" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "ops"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 4 and "usage" in proc.stderr
+
+
+def test_decommissioning_machine_is_not_verified(tmp_path: Path) -> None:
+    inv = inventory.load(ROOT / "stacks" / "demo")
+    name = next(iter(inv.machines))
+    m = replace(inv.machines[name], state=State.DECOMMISSIONING)
+    inv2 = replace(inv, machines={**inv.machines, name: m})
+    assert name not in [t.machine for t in V.targets(inv2)]
