@@ -300,17 +300,15 @@ def environment() -> jinja2.Environment:
 
 def render(inv: Inventory) -> str:
     """The report page of ``inv`` (HTML, self-contained)."""
-    report = build(inv)
-    states = [s.value for s in State]
-    return (
-        environment()
-        .get_template("report.html.j2")
-        .render(
-            r=report,
-            states=states,
-            delivered=sorted(s.value for s in lifecycle.DELIVERED),
-            uses_capacity=sorted(s.value for s in lifecycle.USES_CAPACITY),
-        )
+    return render_report(build(inv))
+
+
+def render_report(report: Report) -> str:
+    template = environment().get_template("report.html.j2")
+    return template.render(
+        r=report,
+        delivered=sorted(s.value for s in lifecycle.DELIVERED),
+        uses_capacity=sorted(s.value for s in lifecycle.USES_CAPACITY),
     )
 
 
