@@ -207,6 +207,24 @@ NETWORK = obj(
         "bridge": Field(STR),
         "dns_servers": Field(list_of(STR), default=list),
         "mtu": Field(integer(68, 65535)),
+        "boot_filename": Field(STR),
+        "boot_server": Field(STR),
+    }
+)
+
+#: installer settings (docs/provisioning.md); defaults are inventory.model.Provisioning's
+PROVISIONING = obj(
+    {
+        "base_image": Field(STR),
+        "kernel": Field(STR, default="debian-installer/amd64/linux"),
+        "initrd": Field(STR, default="debian-installer/amd64/initrd.gz"),
+        "kernel_args": Field(STR, default=""),
+        "mirror": Field(STR, default="deb.debian.org"),
+        "mirror_directory": Field(STR, default="/debian"),
+        "suite": Field(STR, default="bookworm"),
+        "locale": Field(STR, default="en_US.UTF-8"),
+        "keymap": Field(STR, default="us"),
+        "timezone": Field(STR, default="Etc/UTC"),
     }
 )
 
@@ -244,6 +262,7 @@ CUSTOMER = obj(
             default=lambda: {"user": "root", "port": 22, "authorized_keys": [], "host_keys": {}},
         ),
         "networks": Field(map_of(NETWORK), default=dict),
+        "provisioning": Field(PROVISIONING, default=dict),
     }
 )
 
@@ -345,7 +364,7 @@ def _parse(path: Path, rel: str, rep: Reporter) -> Any:
         return MISSING
 
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: provisioning, boot_filename/boot_server
 #: (rel path, machine base loc, checked data, machine name) for each machine in a file
 Entry = tuple[Loc, dict[str, Any], str | None]
 #: problems found in one file, as (machine, field, message, loc) -- the customer is added on use

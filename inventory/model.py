@@ -90,6 +90,11 @@ class Network:
     bridge: str | None = None  # hypervisor bridge VMs on this network attach to
     dns_servers: tuple[str, ...] = ()
     mtu: int | None = None
+    #: netboot (docs/provisioning.md): the file DHCP clients boot (e.g. "pxelinux.0"), relative to
+    #: the TFTP root; None = no netboot on this network (no boot options, no TFTP)
+    boot_filename: str | None = None
+    #: the TFTP server (DHCP next-server / siaddr); None = the network's first DHCP server
+    boot_server: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,28 @@ class Ssh:
 
 
 @dataclass(frozen=True)
+class Provisioning:
+    """How staged machines are installed (docs/provisioning.md): Debian installer for hw, cloud-init
+    seeds and a base image for VMs.  No passwords anywhere: SSH keys only, root password locked."""
+
+    #: VMs: backing file of each VM's first disk (qemu-img -b); a file name is taken under the
+    #: hypervisor's image directory.  None = VM disks start empty.
+    base_image: str | None = None
+    #: hw: the installer kernel and initrd, relative to the TFTP root
+    kernel: str = "debian-installer/amd64/linux"
+    initrd: str = "debian-installer/amd64/initrd.gz"
+    #: hw: extra kernel arguments for the installer (e.g. "console=ttyS0,115200n8")
+    kernel_args: str = ""
+    #: hw: Debian mirror host and directory, suite for the installer
+    mirror: str = "deb.debian.org"
+    mirror_directory: str = "/debian"
+    suite: str = "bookworm"
+    locale: str = "en_US.UTF-8"
+    keymap: str = "us"
+    timezone: str = "Etc/UTC"
+
+
+@dataclass(frozen=True)
 class Customer:
     name: str
     domain: str
@@ -122,6 +149,7 @@ class Customer:
     services: Services = field(default_factory=Services)
     delivery: Delivery = field(default_factory=Delivery)
     ssh: Ssh = field(default_factory=Ssh)
+    provisioning: Provisioning = field(default_factory=Provisioning)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,26 @@ from . import addresses, macs
 from .errors import Loc, Reporter
 from .lifecycle import TRANSITIONS, USES_CAPACITY
 from .load import RawInventory, RawMachine
-from .model import Customer, Delivery, Kind, Network, Services, Ssh, State
+from .model import Customer, Delivery, Kind, Network, Provisioning, Services, Ssh, State
 
 KNOWN_ROLES = ("dhcp", "dns", "hypervisor")
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _STATES = [s.value for s in State]
 _LABEL_RULE = "a-z, 0-9 and '-', at most 63, not starting or ending with '-'"
+#: a path relative to the TFTP root (boot_filename, installer kernel/initrd): no spaces, commas,
+#: quotes or '..' -- it is written into dnsmasq/Kea/pxelinux lines as is
+_REL_PATH_RE = re.compile(r"^[A-Za-z0-9_+.-]+(/[A-Za-z0-9_+.-]+)*$")
+#: a word of the installer/cloud-init settings (locale, keymap, timezone, suite)
+_WORD_RE = re.compile(r"^[A-Za-z0-9_.@/+-]+$")
+#: the VM base image: a file name under the image directory, or an absolute path
+_IMAGE_RE = re.compile(r"^/?[A-Za-z0-9_+.-]+(/[A-Za-z0-9_+.-]+)*$")
+
+
+def rel_path_problem(text: str) -> str | None:
+    """Why ``text`` is not a usable path relative to the TFTP root, or None."""
+    if not _REL_PATH_RE.match(text) or ".." in text.split("/"):
+        return f"{text!r} is not a relative path (letters, digits, '_+.-' and '/', no '..', no leading '/')"
+    return None
 
 
 def is_dns_label(name: str) -> bool:
@@ -99,6 +113,7 @@ def customer(raw: RawInventory, rep: Reporter) -> Customer:
         if "PRIVATE KEY" in key or not key.startswith(("ssh-", "ecdsa-", "sk-")):
             rep.add(f, ("ssh", "host_keys", host), "not an OpenSSH public key")
     return Customer(
+        provisioning=_provisioning(d.get("provisioning", {}), rep),
         name=raw.customer,
         domain=domain,
         mac_prefix=prefix,
@@ -115,6 +130,47 @@ def customer(raw: RawInventory, rep: Reporter) -> Customer:
             host_keys=tuple(sorted(host_keys.items())),
         ),
     )
+
+
+def _provisioning(p: dict[str, Any], rep: Reporter) -> Provisioning:
+    f = "customer.yaml"
+    loc: Loc = ("provisioning",)
+    d = Provisioning()
+    out: dict[str, Any] = {}
+    for key in ("kernel", "initrd"):
+        value = p.get(key) or getattr(d, key)
+        why = rel_path_problem(value)
+        if why:
+            rep.add(f, loc + (key,), why)
+            value = getattr(d, key)
+        out[key] = value
+    image = p.get("base_image")
+    if image is not None and (not _IMAGE_RE.match(image) or ".." in image.split("/")):
+        rep.add(f, loc + ("base_image",), f"{image!r} is not a file name or an absolute path")
+        image = None
+    out["base_image"] = image
+    args = p.get("kernel_args") or ""
+    if any(c in args for c in "\n\r\"'\\"):
+        rep.add(f, loc + ("kernel_args",), "kernel_args must be one line without quotes or backslashes")
+        args = ""
+    out["kernel_args"] = args
+    mirror = p.get("mirror") or d.mirror
+    if not is_dns_name(mirror) and isinstance(addresses.parse_ip(mirror), str):
+        rep.add(f, loc + ("mirror",), f"mirror {mirror!r} is not a host name or an IP address")
+        mirror = d.mirror
+    out["mirror"] = mirror
+    directory = p.get("mirror_directory") or d.mirror_directory
+    if not directory.startswith("/") or not _WORD_RE.match(directory):
+        rep.add(f, loc + ("mirror_directory",), f"mirror_directory {directory!r} must be an absolute path")
+        directory = d.mirror_directory
+    out["mirror_directory"] = directory
+    for key in ("suite", "locale", "keymap", "timezone"):
+        value = p.get(key) or getattr(d, key)
+        if not _WORD_RE.match(value):
+            rep.add(f, loc + (key,), f"{key} {value!r} must be one word (letters, digits, '_.@/+-')")
+            value = getattr(d, key)
+        out[key] = value
+    return Provisioning(**out)
 
 
 def networks(raw: RawInventory, cust: Customer, rep: Reporter) -> dict[str, NetPlan]:
@@ -208,6 +264,19 @@ def networks(raw: RawInventory, cust: Customer, rep: Reporter) -> dict[str, NetP
         domain = n.get("domain") or cust.domain
         if n.get("domain") is not None and not is_dns_name(domain):
             rep.add(f, loc + ("domain",), f"invalid DNS domain {domain!r}")
+        boot_filename = n.get("boot_filename")
+        if boot_filename is not None and (why := rel_path_problem(boot_filename)):
+            rep.add(f, loc + ("boot_filename",), why)
+            boot_filename = None
+        boot_server: str | None = None
+        if n.get("boot_server") is not None:
+            ip = addresses.parse_ip(n["boot_server"], 4)
+            if isinstance(ip, str):
+                rep.add(f, loc + ("boot_server",), ip)
+            elif n.get("boot_filename") is None:
+                rep.add(f, loc + ("boot_server",), "boot_server given but no boot_filename (netboot is off)")
+            else:
+                boot_server = addresses.fmt(*ip)
         for pool in pools.values():
             pool.excluded.sort()
             pool.seal()
@@ -223,6 +292,8 @@ def networks(raw: RawInventory, cust: Customer, rep: Reporter) -> dict[str, NetP
             bridge=n.get("bridge"),
             dns_servers=tuple(dns),
             mtu=n.get("mtu"),
+            boot_filename=boot_filename,
+            boot_server=boot_server,
         )
         out[name] = NetPlan(model, pools.get(4), pools.get(6))
     return out

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from inventory import lifecycle
 from inventory.model import Inventory, Machine, Network, Nic, State
 
-from . import _net
+from . import _net, provision
 from ._env import render
 from .types import MachinePayload, PayloadFile
 
@@ -195,25 +195,8 @@ def _base_files(ctx: _Context, m: Machine) -> list[PayloadFile]:
 
 def _networkd_files(inv: Inventory, m: Machine, nic: Nic) -> list[PayloadFile]:
     nets = [inv.networks[a.network] for a in nic.attachments]
-    addresses: list[str] = []
-    gateways: list[str] = []
-    dns: list[str] = []
-    domains: list[str] = []
-    for att, net in zip(nic.attachments, nets, strict=True):
-        if att.ipv4 and net.ipv4:
-            addresses.append(f"{att.ipv4}/{_net.prefixlen(net.ipv4)}")
-            if net.gateway4 and net.gateway4 not in gateways:
-                gateways.append(net.gateway4)
-        if att.ipv6 and net.ipv6:
-            addresses.append(f"{att.ipv6}/{_net.prefixlen(net.ipv6)}")
-            if net.gateway6 and net.gateway6 not in gateways:
-                gateways.append(net.gateway6)
-        dns.extend(d for d in net.dns_servers if d not in dns)
-        if net.domain not in domains:
-            domains.append(net.domain)
-    mtus = [n.mtu for n in nets if n.mtu]
-    mtu = max(mtus) if mtus else None
-    static6 = any(a.ipv6 for a in nic.attachments)
+    addresses, gateways, dns, domain_list, mtu, static6 = provision.nic_settings(inv, nic)
+    domains = domain_list
     link = PayloadFile(
         f"/etc/systemd/network/10-{nic.name}.link",
         render("link.j2", mac=nic.mac, nic=nic.name, mtu=mtu),
@@ -301,11 +284,12 @@ def _dhcp_hosts(ctx: _Context) -> dict[str, list[_Host]]:
 
 def _dhcp_files(ctx: _Context, m: Machine) -> list[PayloadFile]:
     flavour = ctx.inv.customer.services.dhcp
+    netboot: list[PayloadFile] = ctx.cached(("netboot",), lambda: provision.netboot_files(ctx.inv))
     if flavour == "dnsmasq":
         no_dns = not ("dns" in m.roles and ctx.inv.customer.services.dns == "dnsmasq")
-        return [ctx.cached(("dnsmasq-dhcp", no_dns), lambda: _dnsmasq_dhcp(ctx, no_dns))]
+        return [ctx.cached(("dnsmasq-dhcp", no_dns), lambda: _dnsmasq_dhcp(ctx, no_dns)), *netboot]
     if flavour == "kea":
-        return list(ctx.cached(("kea",), lambda: _kea(ctx)))
+        return [*ctx.cached(("kea",), lambda: _kea(ctx)), *netboot]
     raise ValueError(f"unknown DHCP service {flavour!r} (expected dnsmasq or kea)")
 
 
@@ -336,7 +320,16 @@ def _dnsmasq_dhcp(ctx: _Context, no_dns: bool) -> PayloadFile:
                 ],
             }
         )
-    content = render("dnsmasq-dhcp.conf.j2", customer=inv.customer.name, no_dns=no_dns, networks=networks)
+    boot = provision.dnsmasq_boot_lines(inv, inv.networks)
+    for n in networks:
+        n["boot"] = boot.get(str(n["name"]))
+    content = render(
+        "dnsmasq-dhcp.conf.j2",
+        customer=inv.customer.name,
+        no_dns=no_dns,
+        networks=networks,
+        tftp_root=provision.TFTP_ROOT if boot else None,
+    )
     return PayloadFile("/etc/dnsmasq.d/uniform-dhcp.conf", content, reload="dnsmasq")
 
 
@@ -357,6 +350,7 @@ def _kea(ctx: _Context) -> tuple[PayloadFile, PayloadFile]:
     inv = ctx.inv
     hosts = _dhcp_hosts(ctx)
     ids = _subnet_ids(list(inv.networks))
+    boot = provision.netboot_networks(inv)
     # all interfaces: Kea picks a directly connected client's subnet by the receiving
     # interface's address, and kea-dhcp -t rejects interfaces absent from the test host
     iface_cfg = {"interfaces": ["*"]}
@@ -386,6 +380,8 @@ def _kea(ctx: _Context) -> tuple[PayloadFile, PayloadFile]:
                 "reservations": res4,
                 "user-context": {"network": name},
             }
+            if name in boot:
+                s4["next-server"], s4["boot-file-name"] = boot[name]
             if net.dhcp_pool:
                 s4["pools"] = [{"pool": f"{net.dhcp_pool[0]} - {net.dhcp_pool[1]}"}]
             subnets4.append(s4)
@@ -642,6 +638,7 @@ class _VmDisk(NamedTuple):
     qpath: str
     dev: str
     size_gib: int
+    backing: str | None = None  # shell-quoted base image (the first disk, when the customer has one)
 
 
 class _VmNic(NamedTuple):
@@ -659,6 +656,7 @@ def _hypervisor_files(ctx: _Context, hv: Machine) -> list[PayloadFile]:
     inv = ctx.inv
     vms = [vm for vm in ctx.vms_on(hv.name) if lifecycle.on_hypervisor(vm.state)]
     files: list[PayloadFile] = []
+    base = provision.base_image_path(inv, IMAGES_DIR)
     for vm in vms:
         disks = [
             _VmDisk(
@@ -666,9 +664,16 @@ def _hypervisor_files(ctx: _Context, hv: Machine) -> list[PayloadFile]:
                 qpath=shlex.quote(f"{IMAGES_DIR}/{vm.name}-{d.name}.qcow2"),
                 dev=_disk_dev(i),
                 size_gib=d.size_gib,
+                backing=shlex.quote(base) if base and i == 0 else None,
             )
             for i, d in enumerate(vm.disks)
         ]
+        # a staged VM gets its cloud-init seed (files + ISO + cdrom); any other state loses it
+        seeded = provision.provisioned(vm)
+        seed_dir = f"{LIBVIRT_DIR}/{vm.name}.seed"
+        seed_iso = f"{IMAGES_DIR}/{vm.name}-seed.iso"
+        if seeded:
+            files.extend(provision.seed_files(inv, vm, seed_dir, vm_uuid(inv.customer.name, vm.name)))
         interfaces = []
         for nic in vm.nics:
             net = inv.networks[nic.attachments[0].network] if nic.attachments else None
@@ -689,12 +694,19 @@ def _hypervisor_files(ctx: _Context, hv: Machine) -> list[PayloadFile]:
             vcpu=vm.cores,
             disks=disks,
             interfaces=interfaces,
+            seed_iso=seed_iso if seeded else None,
         )
         files.append(PayloadFile(f"{LIBVIRT_DIR}/{vm.name}.xml", xml, reload="libvirt"))
         files.append(
             PayloadFile(
                 f"{LIBVIRT_DIR}/{vm.name}.disks.sh",
-                render("disks.sh.j2", name=vm.name, disks=disks),
+                render(
+                    "disks.sh.j2",
+                    name=vm.name,
+                    disks=disks,
+                    seed_dir=shlex.quote(seed_dir) if seeded else None,
+                    seed_iso=shlex.quote(seed_iso),
+                ),
                 mode=0o755,
                 reload="libvirt",
             )

@@ -22,6 +22,8 @@ RELOAD_COMMANDS: dict[str, str] = {
     "kea-dhcp4": "kea-dhcp4 -t /etc/kea/kea-dhcp4.conf && systemctl reload-or-restart kea-dhcp4-server",
     "kea-dhcp6": "kea-dhcp6 -t /etc/kea/kea-dhcp6.conf && systemctl reload-or-restart kea-dhcp6-server",
     "libvirt": "sh /etc/uniform/libvirt/apply.sh",
+    # netboot loader and installer into the TFTP root (docs/provisioning.md); warns, never fails
+    "netboot": "sh /etc/uniform/netboot/install-loader.sh",
 }
 
 

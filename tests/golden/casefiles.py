@@ -22,6 +22,7 @@ from inventory.model import (
     Machine,
     Network,
     Nic,
+    Provisioning,
     Services,
     Ssh,
     State,
@@ -62,6 +63,8 @@ def load_minimal(root: Path) -> Inventory:
             bridge=n.get("bridge"),
             dns_servers=tuple(n.get("dns_servers", [])),
             mtu=n.get("mtu"),
+            boot_filename=n.get("boot_filename"),
+            boot_server=n.get("boot_server"),
         )
     ssh = c.get("ssh", {})
     customer = Customer(
@@ -74,6 +77,7 @@ def load_minimal(root: Path) -> Inventory:
             port=ssh.get("port", 22),
             authorized_keys=tuple(ssh.get("authorized_keys", [])),
         ),
+        provisioning=Provisioning(**c.get("provisioning", {})),
     )
     machines = {}
     for f in sorted((root / "machines").glob("*.yaml")):

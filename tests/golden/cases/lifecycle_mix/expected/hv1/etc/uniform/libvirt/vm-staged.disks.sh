@@ -3,3 +3,12 @@
 # Creates the disk images of VM vm-staged that do not exist yet; never touches existing ones.
 set -eu
 [ -e /var/lib/libvirt/images/vm-staged-root.qcow2 ] || qemu-img create -f qcow2 /var/lib/libvirt/images/vm-staged-root.qcow2 10G
+# vm-staged is staged: its cloud-init NoCloud seed (volume cidata), attached as a cdrom.
+seed=/etc/uniform/libvirt/vm-staged.seed
+iso=/var/lib/libvirt/images/vm-staged-seed.iso
+if command -v genisoimage >/dev/null 2>&1; then mkiso=genisoimage
+elif command -v xorriso >/dev/null 2>&1; then mkiso="xorriso -as mkisofs"
+else echo "uniform: no genisoimage or xorriso: cannot build the cloud-init seed of vm-staged" >&2; exit 1
+fi
+$mkiso -quiet -output "$iso.tmp" -volid cidata -joliet -rock "$seed/meta-data" "$seed/user-data" "$seed/network-config"
+mv -f "$iso.tmp" "$iso"
