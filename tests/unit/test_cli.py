@@ -575,3 +575,32 @@ def test_module_runs_as_a_script() -> None:
 
     proc = subprocess.run([sys.executable, "-m", "inventory.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "uniform review --base origin/main" in proc.stdout
+
+
+def test_the_reload_after_an_edit_never_reads_a_stale_parse(
+    acme: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Edits re-load through a parse cache keyed by (mtime, size).  On a file system with coarse
+    timestamps a same-size edit could keep the key: simulate one, the invalid result is still seen."""
+    import inventory.edit as edit
+
+    real = edit._atomic_write
+
+    def coarse(path: Path, data: bytes) -> None:
+        st = path.stat() if path.exists() else None
+        real(path, data)
+        if st is not None:
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same second, same mtime
+
+    monkeypatch.setattr(edit, "_atomic_write", coarse)
+    monkeypatch.delenv("UNIFORM_INVENTORY_CACHE", raising=False)
+    small = (acme / "machines" / "hv1.yaml").read_text().replace("hv1", "hv2").replace(":01", ":11")
+    (acme / "machines" / "hv2.yaml").write_text(
+        small.replace("10.0.0.11", "10.0.0.12").replace("cores: 4", "cores: 1")
+    )
+    big = "name: web2\nkind: vm\nhypervisor: hv1\ncores: 9\nmemory: 512MiB\nstate: planned\n"
+    (acme / "machines" / "web2.yaml").write_text(big)  # house style: the rewrite has the same size
+    before = snapshot(acme)
+    assert run(acme, "machine", "move", "web2", "--hypervisor", "hv2") == 1  # same size: hv1 -> hv2
+    assert snapshot(acme) == before
+    assert load(acme).machines["web2"].hypervisor == "hv1"
