@@ -516,10 +516,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
-        parent: Any, name: str, help: str, func: Callable[[argparse.Namespace], int], examples: str = ""
+        parent: Any,
+        name: str,
+        help: str,
+        func: Callable[[argparse.Namespace], int],
+        examples: str = "",
+        aliases: tuple[str, ...] = (),
     ) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = parent.add_parser(
             name,
+            aliases=list(aliases),
             help=help,
             description=help,
             parents=[sel],
@@ -559,7 +565,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("words", nargs="+", metavar="[customer_dir] MACHINE STATE")
 
     mach = sub.add_parser(
-        "machine", help="add, remove or move a machine", description="add, remove or move a machine"
+        "machine",
+        aliases=["host"],
+        help="add, remove or move a machine",
+        description="add, remove or move a machine",
     )
     msub = mach.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = add(
@@ -594,6 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
         "remove a machine's file (or group entry) and its host key; only planned/retired without --force",
         cmd_machine_remove,
         "  uniform machine remove web3 -C acme\n",
+        aliases=("del", "rm"),
     )
     p.add_argument("name")
     p.add_argument("--force", action="store_true", help="also remove a machine in another state")
@@ -657,6 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
         "list machines (filters combine; repeat one to match any of its values, tags/roles: all given)",
         cmd_list,
         "  uniform list -C acme --tag web --state active\n  uniform list -C acme --hypervisor hv1 --json\n",
+        aliases=("ls",),
     )
     p.add_argument("--tag", action="append", default=[])
     p.add_argument("--role", action="append", default=[])
