@@ -298,7 +298,8 @@ def cmd_pin(args: argparse.Namespace) -> int:
     progress = Progress(args.progress)
     with progress.running(f"loading {root} ({count_files(root)} machine files)"):
         load(root)  # the same load pin() does first: fail here with the problems, before any counter
-    done = edit.pin(root, progress=progress.counter("pinning: files"))
+    with edit.guarded(root, reload=False) as txn:  # pin() re-loads; an interrupted pin is undone
+        done = edit.pin(root, progress=progress.counter("pinning: files"), txn=txn)
     progress.done()
     print("\n".join(f"pinned {line}" for line in done) if done else "nothing to pin")
     return 0

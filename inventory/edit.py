@@ -82,10 +82,13 @@ def unpinned(inv: Inventory) -> list[str]:
     return out
 
 
-def pin(root: str | Path, progress: Callable[[int, int], None] | None = None) -> list[str]:
+def pin(
+    root: str | Path, progress: Callable[[int, int], None] | None = None, *, txn: Txn | None = None
+) -> list[str]:
     """Write every generated MAC and allocated address into the machine files; return what was pinned.
 
-    ``progress(done, total)`` is called after each file that has something to pin."""
+    ``progress(done, total)`` is called after each file that has something to pin; with
+    ``txn`` (from ``guarded``) the files are written through it, so a failure restores them."""
     root = Path(root)
     inv = load(root)  # raises InventoryError: never pin an inventory with problems
     todo = unpinned(inv)
@@ -127,7 +130,10 @@ def pin(root: str | Path, progress: Callable[[int, int], None] | None = None) ->
                             _insert_after(ra, "ipv4" if "ipv4" in ra else "network", "ipv6", a.ipv6)
                         changed = True
         if changed:
-            _dump(y, doc, path)
+            if txn is not None:
+                txn.dump(y, doc, path)
+            else:
+                _dump(y, doc, path)
     load(root)  # the pinned files must load to the same result
     return todo
 
@@ -249,12 +255,15 @@ def _load(root: Path) -> Inventory:
 
 
 @contextmanager
-def guarded(root: str | Path) -> Iterator[Txn]:
-    """Run an edit; re-load the inventory; on any failure restore every file the edit touched."""
+def guarded(root: str | Path, *, reload: bool = True) -> Iterator[Txn]:
+    """Run an edit; re-load the inventory; on any failure restore every file the edit touched.
+
+    ``reload=False`` for an edit that re-loads by itself (``pin``)."""
     txn = Txn(Path(root))
     try:
         yield txn
-        txn.inventory = _load(txn.root)
+        if reload:
+            txn.inventory = _load(txn.root)
     except BaseException:
         txn.rollback()
         raise

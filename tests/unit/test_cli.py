@@ -604,3 +604,27 @@ def test_the_reload_after_an_edit_never_reads_a_stale_parse(
     assert run(acme, "machine", "move", "web2", "--hypervisor", "hv2") == 1  # same size: hv1 -> hv2
     assert snapshot(acme) == before
     assert load(acme).machines["web2"].hypervisor == "hv1"
+
+
+def test_an_interrupted_pin_is_undone(
+    acme: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import inventory.cli as cli
+
+    assert run(acme, "nic", "add", "web2", "eth1", "--network", "mgmt") == 0
+    assert run(acme, "nic", "add", "app1", "eth0", "--network", "lan") == 0
+    before = snapshot(acme)
+
+    def counter(self: object, label: str):
+        def tick(done: int, total: int) -> None:
+            assert total == 2
+            if done == 2:  # the first file is written by now
+                raise KeyboardInterrupt
+
+        return tick
+
+    monkeypatch.setattr(cli.Progress, "counter", counter)
+    assert run(acme, "pin") == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert snapshot(acme) == before
+    assert len(cli.edit.unpinned(load(acme))) == 4
