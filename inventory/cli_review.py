@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -280,6 +281,10 @@ def run_review(args: argparse.Namespace) -> int:
     from .cli import UsageError, find_project
 
     project = Path(args.project).resolve() if args.project else find_project()
+    if shutil.which("pulumi") is None:
+        raise UsageError(
+            "no pulumi on PATH (run tools/bootstrap.sh, then source .tools/env.sh; tools/review does)"
+        )
     pack = None if args.no_policy else Path(args.policy_pack or project / "policy").resolve()
     if pack is not None and not (pack / "PulumiPolicy.yaml").is_file():
         raise UsageError(f"no policy pack at {pack} (pass --policy-pack DIR or --no-policy)")
