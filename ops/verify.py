@@ -133,8 +133,9 @@ class Observed:
 
 
 #: Runs on the host (POSIX sh + coreutils).  stdin: the expected paths, one per line.
-#: Prints the manifests, then "F <sha256> <mode> <path>" for every expected or
-#: manifest-named path that is a regular file; absent paths print nothing.
+#: Prints the manifests, then `stat` (mode) and `sha256sum` of every expected or
+#: manifest-named path that is a regular file, two processes in all; absent paths
+#: print nothing.
 REMOTE_SCRIPT = r"""
 set -u
 LC_ALL=C; export LC_ALL
@@ -147,13 +148,19 @@ for m in "$md"/*.json; do
 done
 { cat; for m in "$md"/*.json; do
     [ -f "$m" ] && sed -n 's/^ *"path": "\(.*\)",\{0,1\} *$/\1/p' -- "$m"
-  done; } |
-  sort -u | while IFS= read -r p; do
-    [ -n "$p" ] && [ -f "$p" ] || continue
-    h=$(sha256sum < "$p") || { printf '@@unreadable %s\n' "$p"; continue; }
-    printf 'F %s %s %s\n' "${h%% *}" "$(stat -c %a -- "$p")" "$p"
+  done; } | sort -u | {
+  set --
+  while IFS= read -r p; do
+    [ -n "$p" ] && [ -f "$p" ] && set -- "$@" "$p"
   done
-printf '@@done\n'
+  if [ $# -gt 0 ]; then
+    printf '@@stat\n'
+    stat -c '%a %n' -- "$@"
+    printf '@@sha256\n'
+    sha256sum -- "$@"
+  fi
+  printf '@@done\n'
+}
 """
 
 
@@ -164,29 +171,44 @@ class ParseError(Exception):
 def parse_output(text: str) -> Observed:
     """Parse what REMOTE_SCRIPT printed (raises ParseError on a truncated answer)."""
     obs = Observed()
+    modes: dict[str, int] = {}
+    sums: dict[str, str] = {}
     lines = text.split("\n")
-    i, done = 0, False
+    i, done, section = 0, False, ""
     while i < len(lines):
         line = lines[i]
         if line.startswith("@@manifest "):
-            name, body = line[len("@@manifest ") :], []
+            name, content = line[len("@@manifest ") :], []
             i += 1
             while i < len(lines) and lines[i] != "@@end":
-                body.append(lines[i])
+                content.append(lines[i])
                 i += 1
-            obs.manifests[name] = "\n".join(body)[:-1] if body and body[-1] == "" else "\n".join(body)
-        elif line.startswith("F "):
-            parts = line.split(" ", 3)
-            if len(parts) != 4:
-                raise ParseError(f"bad line: {line!r}")
-            obs.files[parts[3]] = (parts[1], int(parts[2], 8))
-        elif line.startswith("@@unreadable "):
-            obs.files[line[len("@@unreadable ") :]] = ("unreadable", -1)
+            obs.manifests[name] = "\n".join(content)
+        elif line in ("@@stat", "@@sha256"):
+            section = line
         elif line == "@@done":
             done = True
+            break
+        elif section == "@@stat" and line:
+            octal, _, path = line.partition(" ")
+            try:
+                modes[path] = int(octal, 8)
+            except ValueError as e:
+                raise ParseError(f"bad stat line: {line!r}") from e
+        elif section == "@@sha256" and line:
+            escaped = line.startswith("\\")  # sha256sum escapes names holding \ or a newline
+            body = line[1:] if escaped else line
+            digest, path = body[:64], body[66:]
+            if escaped:
+                path = path.replace("\\n", "\n").replace("\\\\", "\\")
+            if len(digest) != 64 or body[64:66] not in ("  ", " *"):
+                raise ParseError(f"bad sha256sum line: {line!r}")
+            sums[path] = digest
         i += 1
     if not done:
         raise ParseError("the host's answer ended early")
+    for path, perm in modes.items():
+        obs.files[path] = (sums.get(path, "unreadable"), perm)
     return obs
 
 

@@ -91,7 +91,7 @@ def test_mode_only() -> None:
 
 def test_unreadable_file_is_changed_not_missing() -> None:
     files = {p: (e.sha256, e.mode) for p, e in EXPECTED.items()}
-    files["/etc/hostname"] = ("unreadable", -1)
+    files["/etc/hostname"] = ("unreadable", 0o644)
     assert cmp(obs(files)).changed == (V.Change("/etc/hostname", "unreadable"),)
 
 
@@ -146,23 +146,25 @@ def test_parse_output() -> None:
         "@@manifest base.json\n"
         + manifest("/etc/hostname")
         + "\n@@end\n"
-        + f"F {SHA_A} 644 /etc/hostname\n"
-        + f"F {SHA_B} 600 /etc/with space\n"
-        + "@@unreadable /etc/shadowy\n"
+        + "@@stat\n644 /etc/hostname\n600 /etc/with space\n640 /etc/shadowy\n"
+        + f"@@sha256\n{SHA_A}  /etc/hostname\n{SHA_B}  /etc/with space\n"
         + "@@done\n"
     )
     o = V.parse_output(text)
-    assert o.manifests == {"base.json": manifest("/etc/hostname")}
+    assert json.loads(o.manifests["base.json"]) == json.loads(manifest("/etc/hostname"))
     assert o.files == {
         "/etc/hostname": (SHA_A, 0o644),
         "/etc/with space": (SHA_B, 0o600),
-        "/etc/shadowy": ("unreadable", -1),
+        "/etc/shadowy": ("unreadable", 0o640),  # stat saw it, sha256sum could not read it
     }
+    assert V.parse_output("@@done\n") == V.Observed()
 
 
 def test_parse_output_truncated() -> None:
     with pytest.raises(V.ParseError):
-        V.parse_output(f"F {SHA_A} 644 /etc/hostname\n")
+        V.parse_output(f"@@stat\n644 /etc/hostname\n@@sha256\n{SHA_A}  /etc/hostname\n")
+    with pytest.raises(V.ParseError):
+        V.parse_output("@@sha256\nnot-a-hash /etc/hostname\n@@done\n")
 
 
 # ---------------------------------------------------------------- targets and ssh command
