@@ -570,6 +570,10 @@ def build_parser() -> argparse.ArgumentParser:
         aliases=["host"],
         help="add, remove or move a machine",
         description="add, remove or move a machine",
+        formatter_class=_Fmt,
+        epilog="examples:\n"
+        "  uniform machine add web3 --kind vm --hypervisor hv1 --cores 2 --memory 4GiB -C acme\n"
+        "  uniform machine remove web3 -C acme\n  uniform machine move web1 --hypervisor hv2 -C acme\n",
     )
     msub = mach.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = add(
@@ -618,7 +622,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--hypervisor", required=True)
 
-    nic = sub.add_parser("nic", help="add a NIC", description="add a NIC")
+    nic = sub.add_parser(
+        "nic",
+        help="add a NIC",
+        description="add a NIC",
+        formatter_class=_Fmt,
+        epilog="examples:\n  uniform nic add web1 eth1 --network mgmt -C acme\n",
+    )
     nsub = nic.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = add(
         nsub,
@@ -634,7 +644,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mac")
     p.add_argument("--ipv4", help="pinned IPv4 address (needs exactly one --network)")
 
-    mac = sub.add_parser("mac", help="MAC addresses", description="MAC addresses")
+    mac = sub.add_parser(
+        "mac",
+        help="MAC addresses",
+        description="MAC addresses",
+        formatter_class=_Fmt,
+        epilog="examples:\n  uniform mac generate web3 eth0 -C acme\n",
+    )
     macsub = mac.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = add(
         macsub,
@@ -648,7 +664,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     for key in ("tags", "roles"):
         one = key[:-1]
-        t = sub.add_parser(one, help=f"add or remove {key}", description=f"add or remove {key}")
+        t = sub.add_parser(
+            one,
+            help=f"add or remove {key}",
+            description=f"add or remove {key}",
+            formatter_class=_Fmt,
+            epilog=f"examples:\n  uniform {one} add web1 {'web' if one == 'tag' else 'dns'} -C acme\n",
+        )
         tsub = t.add_subparsers(dest="action", required=True, metavar="ACTION")
         for action in ("add", "remove"):
             example = "web" if key == "tags" else "dns"

@@ -402,7 +402,8 @@ def test_argparse_errors_and_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["machine", "add", "x", "--kind", "box", "--cores", "1", "--memory", "1"])
     assert e.value.code == 2 and "invalid choice: 'box'" in capsys.readouterr().err
     commands = [
-        [], ["check"], ["unpinned"], ["pin"], ["transition"], ["machine", "add"], ["machine", "remove"],
+        [], ["check"], ["unpinned"], ["pin"], ["transition"], ["machine"], ["nic"], ["mac"], ["tag"],
+        ["role"], ["machine", "add"], ["machine", "remove"],
         ["machine", "move"], ["nic", "add"], ["mac", "generate"], ["tag", "add"], ["tag", "remove"],
         ["role", "add"], ["role", "remove"], ["list"], ["render"], ["policy"], ["review"],
     ]  # fmt: skip
