@@ -281,13 +281,13 @@ def run_review(args: argparse.Namespace) -> int:
     from .cli import UsageError, find_project
 
     project = Path(args.project).resolve() if args.project else find_project()
+    pack = None if args.no_policy else Path(args.policy_pack or project / "policy").resolve()
+    if pack is not None and not (pack / "PulumiPolicy.yaml").is_file():
+        raise UsageError(f"no policy pack at {pack} (pass --policy-pack DIR or --no-policy)")
     if shutil.which("pulumi") is None:
         raise UsageError(
             "no pulumi on PATH (run tools/bootstrap.sh, then source .tools/env.sh; tools/review does)"
         )
-    pack = None if args.no_policy else Path(args.policy_pack or project / "policy").resolve()
-    if pack is not None and not (pack / "PulumiPolicy.yaml").is_file():
-        raise UsageError(f"no policy pack at {pack} (pass --policy-pack DIR or --no-policy)")
     notes: list[str] = []
     if args.stack:
         stacks = list(args.stack)

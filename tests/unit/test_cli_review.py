@@ -217,6 +217,11 @@ def test_review_flow_with_a_stand_in_engine(
     assert "machines added:   web3" in out  # what the change would have done
 
 
-def test_review_without_a_policy_pack(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_review_without_a_policy_pack_or_pulumi(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["review", "--project", str(project), "--stack", "acme"]) == 2
     assert "no policy pack at" in capsys.readouterr().err
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    assert main(["review", "--project", str(project), "--stack", "acme", "--no-policy"]) == 2
+    assert "no pulumi on PATH (run tools/bootstrap.sh" in capsys.readouterr().err
