@@ -48,6 +48,10 @@ def project(tmp_path: Path):
     env = engine_env(tmp_path / "state")
     if shutil.which("pulumi", path=env["PATH"]) is None:
         pytest.fail("no pulumi engine: run tools/bootstrap.sh first (the test command does)")
+    try:
+        import pulumi_policy  # noqa: F401  (the policy pack runs on the venv's python)
+    except ImportError:
+        pytest.fail("pulumi-policy is not installed in the venv (pyproject: pulumi-policy==1.21.0)")
     (tmp_path / "state").mkdir()
     proj = tmp_path / "proj"
     (proj / "stacks").mkdir(parents=True)
