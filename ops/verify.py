@@ -474,7 +474,11 @@ def main(argv: list[str] | None = None) -> int:
         "4 usage error or invalid inventory",
     )
     ap.add_argument("customer_dir", help="the customer's inventory directory, e.g. stacks/acme")
-    ap.add_argument("-i", "--identity", help="private key file for ssh (default: ssh's own keys/agent)")
+    ap.add_argument(
+        "-i",
+        "--identity",
+        help="private key file for ssh, '-' to read the key from stdin (default: ssh's own keys/agent)",
+    )
     ap.add_argument("-j", "--jobs", type=int, default=JOBS, help=f"hosts checked at once (default {JOBS})")
     ap.add_argument("--user", help="ssh user (default: customer.yaml ssh.user)")
     ap.add_argument("--port", type=int, help="ssh port (default: customer.yaml ssh.port)")
@@ -491,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.jobs < 1 or a.connect_timeout < 1 or a.timeout <= 0:
         ap.error("--jobs, --connect-timeout and --timeout must be positive")
-    if a.identity and not os.path.isfile(a.identity):
+    if a.identity and a.identity != "-" and not os.path.isfile(a.identity):
         ap.error(f"--identity {a.identity}: no such file")
     try:
         inv = inventory.load(a.customer_dir)
@@ -504,14 +508,22 @@ def main(argv: list[str] | None = None) -> int:
     tgts = targets(inv, user=a.user, port=a.port, only=a.machine)
     start = time.monotonic()
     progress = Progress(len(tgts), sys.stderr, enabled=not a.quiet)
-    check: Callable[[Target], HostResult]
     if inv.customer.delivery.mode == "local":
         root = Path(a.local_root or inv.customer.delivery.local_root)
-        check = lambda t: verify_local(t, root)  # noqa: E731
+        results = run(tgts, lambda t: verify_local(t, root), jobs=a.jobs, progress=progress)
     else:
-        opts = SshOptions(identity=a.identity, connect_timeout=a.connect_timeout, host_timeout=a.timeout)
-        check = lambda t: verify_ssh(t, opts)  # noqa: E731
-    results = run(tgts, check, jobs=a.jobs, progress=progress)
+        with tempfile.TemporaryDirectory(prefix="uniform-verify-key-") as keydir:
+            identity = a.identity
+            if identity == "-":
+                # e.g. `pulumi config get uniform:sshPrivateKey | ... --identity -`: the key
+                # lives in a 0600 file only while verify runs, as delivery keeps it
+                key = sys.stdin.read()
+                keyfile = Path(keydir) / "id"
+                keyfile.touch(mode=0o600)
+                keyfile.write_text(key if key.endswith("\n") else key + "\n")
+                identity = str(keyfile)
+            opts = SshOptions(identity=identity, connect_timeout=a.connect_timeout, host_timeout=a.timeout)
+            results = run(tgts, lambda t: verify_ssh(t, opts), jobs=a.jobs, progress=progress)
     seconds = time.monotonic() - start
     code = exit_code(results)
     if a.json:

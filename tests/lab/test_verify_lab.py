@@ -76,13 +76,17 @@ def lab(tmp_path: Path):
         assert not Path("/etc/uniform").exists(), "the real /etc was touched"
 
 
-def verify(lab: Any, *args: str, timeout: float = 120) -> tuple[int, dict[str, Any], str]:
+def verify(
+    lab: Any, *args: str, timeout: float = 120, key_on_stdin: bool = False
+) -> tuple[int, dict[str, Any], str]:
     """`python -m ops verify --json` in the controller namespace: (exit, result, stderr)."""
+    identity = "-" if key_on_stdin else str(lab.client_key)
     cmd = [
         "ip", "netns", "exec", lab.ctl, str(ROOT / ".venv" / "bin" / "python"), "-m", "ops", "verify",
-        str(lab.inv_dir), "--identity", str(lab.client_key), "--json", *args,
+        str(lab.inv_dir), "--identity", identity, "--json", *args,
     ]  # fmt: skip
-    proc = L.run(cmd, check=False, timeout=timeout, cwd=ROOT)
+    stdin = lab.client_key.read_text() if key_on_stdin else None
+    proc = L.run(cmd, check=False, timeout=timeout, cwd=ROOT, input=stdin)
     assert proc.returncode in (0, 1, 2, 3), proc.stdout + proc.stderr
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
@@ -104,8 +108,9 @@ def test_verify_against_the_lab(lab) -> None:
     hosts = sorted(lab.hosts)
     assert hosts == ["app1", "hv1", "svc1", "vm1", "vm2"]
 
-    # 1. converged: clean, every delivered host checked, progress on stderr
-    code, res, err = verify(lab, "--jobs", "3")
+    # 1. converged: clean, every delivered host checked, progress on stderr; the key
+    #    handed over on stdin (as from `pulumi config get uniform:sshPrivateKey`)
+    code, res, err = verify(lab, "--jobs", "3", key_on_stdin=True)
     assert code == 0, res
     assert sorted(by_host(res)) == hosts
     assert {h["status"] for h in res["hosts"]} == {"clean"}
