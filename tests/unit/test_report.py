@@ -169,6 +169,7 @@ def test_page_content() -> None:
             assert nic.mac in page
     assert 'data-network="lan" data-family="4"' in page and 'data-network="lan" data-family="6"' in page
     assert page.count('data-hypervisor="') == 2
+    assert "<summary>3 VMs</summary>ns1, old1 (retired), web1</details>" in page
     assert '<td class="n" data-state="active">5</td>' in page
     assert "overcommit cpu ×4, memory ×1" in page
 
