@@ -176,14 +176,17 @@ class FilesProvider(ResourceProvider):
     """Ensures a target holds exactly a set of files; the id is '<target>:<group>'."""
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changes = [k for k in ("files", "reload") if (olds.get(k) or {}) != (news.get(k) or {})]
+        # olds are the recorded outputs, which keep each file's mode and hash but
+        # not its content (see _outputs): compare by hash.
+        write, remove = _changed(olds, news)
+        changes = bool(write or remove) or (olds.get("reload") or []) != (news.get("reload") or [])
         # A new target (another host, port or directory) means delivering afresh
         # there and cleaning up the old one: a replacement.
         replaces = ["target"] if olds.get("target") != news.get("target") else []
         # private_key is deliberately not compared: rotating the key must not
         # re-deliver every file on every host.
         return DiffResult(
-            changes=bool(changes or replaces),
+            changes=changes or bool(replaces),
             replaces=replaces,
             delete_before_replace=False,
         )
@@ -191,12 +194,12 @@ class FilesProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         write, _ = _changed({}, props)
         _apply(props, write, [])
-        return CreateResult(id_=f"{_target_id(props['target'])}:{props['group']}", outs=props)
+        return CreateResult(id_=f"{_target_id(props['target'])}:{props['group']}", outs=_outputs(props))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         write, remove = _changed(olds, news)
         _apply(news, write, remove)
-        return UpdateResult(outs=news)
+        return UpdateResult(outs=_outputs(news))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         _, remove = _changed(props, {})
@@ -209,6 +212,18 @@ class FilesProvider(ResourceProvider):
             return
         for w in warnings:
             pulumi.log.warn(f"{_id}: {w}")
+
+
+def _outputs(props: dict[str, Any]) -> dict[str, Any]:
+    """The inputs minus file contents.
+
+    The inputs keep the contents, so `pulumi preview --diff` shows the changed
+    lines; the outputs need only each file's mode and hash to diff, update and
+    delete.  Storing contents once instead of twice halves the checkpoint the
+    file backend rewrites after every step.
+    """
+    files = {p: {"mode": f["mode"], "sha256": f["sha256"]} for p, f in (props.get("files") or {}).items()}
+    return {**props, "files": files}
 
 
 def _target_id(target: dict[str, Any]) -> str:

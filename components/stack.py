@@ -69,6 +69,19 @@ def target_for(inv: Inventory, machine: Machine, settings: StackSettings) -> dic
     }
 
 
+def awaiting_host_key(inv: Inventory, machine: Machine) -> bool:
+    """A staged machine is being installed: its host key does not exist yet.
+
+    Its own files wait for the key to be recorded (the next `up` delivers them);
+    its DHCP/DNS records and boot path, which live on other machines, go now.
+    """
+    return (
+        inv.customer.delivery.mode == "ssh"
+        and machine.state is State.STAGED
+        and machine.name not in dict(inv.customer.ssh.host_keys)
+    )
+
+
 def check_delivery(inv: Inventory, settings: StackSettings) -> list[str]:
     """Problems that stop the program before anything is registered."""
     if inv.customer.delivery.mode != "ssh":
@@ -77,7 +90,7 @@ def check_delivery(inv: Inventory, settings: StackSettings) -> list[str]:
     keys = dict(inv.customer.ssh.host_keys)
     # Without uniform:sshPrivateKey, OpenSSH uses the operator's agent and keys.
     for m in inv.machines.values():
-        if not lifecycle.delivered(m.state):
+        if not lifecycle.delivered(m.state) or awaiting_host_key(inv, m):
             continue
         if ssh_address(m) is None:
             problems.append(
@@ -98,6 +111,12 @@ def build(inv: Inventory, settings: StackSettings) -> dict[str, MachineComponent
         if m.state is State.RETIRED:
             continue  # gone from the stack: its resources are deleted, its addresses released
         payload = rendered.get(m.name)
+        if payload and awaiting_host_key(inv, m):
+            pulumi.log.warn(
+                f"{m.name}: staged without a recorded host key: its own files wait until "
+                f"ssh.host_keys.{m.name} is recorded (its DHCP/DNS records and boot path are delivered)"
+            )
+            payload = None
         machines[m.name] = MachineComponent(
             m.name,
             MachineArgs(

@@ -80,3 +80,31 @@ def test_private_key_is_never_in_files():
         if "files" in r.inputs:
             for f in r.inputs["files"].values():
                 assert "PRIVATE KEY" not in f["content"]
+
+
+def test_staged_machine_without_host_key_waits_for_its_key():
+    """ssh delivery: a staged machine has no host key yet; the stack must not refuse it."""
+    import dataclasses
+
+    from components.stack import awaiting_host_key, check_delivery
+
+    ssh = dataclasses.replace(INV.customer.delivery, mode="ssh")
+    web = next(m for m in INV.machines.values() if m.kind.value == "vm" and m.state.value == "active")
+    staged = dataclasses.replace(web, state=inventory.lifecycle.State.STAGED)
+    others = {n: m for n, m in INV.machines.items() if n != web.name}
+    keys = tuple((n, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGRlbW8") for n in others)
+    inv = dataclasses.replace(
+        INV,
+        customer=dataclasses.replace(
+            INV.customer, delivery=ssh, ssh=dataclasses.replace(INV.customer.ssh, host_keys=keys)
+        ),
+        machines={**others, web.name: staged},
+    )
+    assert awaiting_host_key(inv, staged)
+    assert check_delivery(inv, StackSettings()) == []
+    # the same machine active without a key is refused, naming the key to record
+    active = dataclasses.replace(inv, machines={**others, web.name: web})
+    assert check_delivery(active, StackSettings()) == [
+        f"demo: customer.yaml: ssh.host_keys.{web.name}: no pinned host key "
+        "(record it: ssh-keyscan -t ed25519 <host>, see README 'Host keys')"
+    ]
