@@ -77,7 +77,8 @@ def main() -> int:
         size = len(page.encode())
         hvs = sum(1 for m in inv.machines.values() if "hypervisor" in m.roles)
         print(f"date      {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-        print(f"host      nproc {os.cpu_count()}, Python {platform.python_version()}, load {os.getloadavg()}")
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"host      nproc {os.cpu_count()}, Python {platform.python_version()}, load avg {load}")
         print(
             f"inventory {cdir}: {len(inv.machines)} machines, {len(inv.networks)} networks, "
             f"{hvs} hypervisors (load {load_s:.2f}s, not counted)"
