@@ -717,6 +717,17 @@ def build_parser() -> argparse.ArgumentParser:
         "  uniform policy -C acme\n",
     )
 
+    for name, help_text in OPS_COMMANDS.items():
+        p = add(
+            sub,
+            name,
+            help_text,
+            cmd_ops,
+            f"  uniform {name} -C acme {'/tmp/a.html' if name == 'report' else '--identity KEY --jobs 8'}\n"
+            f"  (every option of `python -m ops {name} --help` passes through)\n",
+        )
+        p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
     from .cli_review import add_review_arguments
 
     p = sub.add_parser(
@@ -732,10 +743,40 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+#: commands served by the ops package; their own options pass through unchanged
+OPS_COMMANDS = {
+    "report": "one self-contained HTML page: networks, machines, hypervisors, lifecycle",
+    "verify": "compare every host's delivered files with the expected (exit 0 clean, 1 drift, 2 unreachable)",
+}
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    """`uniform report|verify [selection] ARGS...` = `python -m ops report|verify <customer_dir> ARGS...`."""
+    import importlib
+
+    module = importlib.import_module(f"ops.{args.command}")
+    rest: list[str] = list(args.rest)
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    try:
+        root = resolve_root(args)
+    except UsageError:
+        # no selection: the first argument is the customer directory, as for python -m ops
+        rc: int = module.main(rest)
+        return rc
+    rc = module.main([str(root), *rest])
+    return rc
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
-    args = ap.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        args, extra = ap.parse_known_args(argv)
+        if getattr(args, "command", None) in OPS_COMMANDS:
+            args.rest = [*extra, *args.rest]
+        elif extra:
+            ap.error(f"unrecognized arguments: {' '.join(extra)}")
         rc: int = args.func(args)
         return rc
     except InventoryError as e:
