@@ -20,12 +20,30 @@ from payloads import render_customer, write_tree
 UPDATE = os.environ.get("UNIFORM_UPDATE_GOLDEN") == "1"
 
 
+#: git keeps only the executable bit of a file, so a fresh clone checks out a 0600
+#: golden file as 0644: the expected modes are recorded in this file instead.
+MODES = "MODES"
+
+
 def _tree(root: Path) -> dict[str, tuple[int, bytes]]:
     return {
         str(p.relative_to(root)): (stat.S_IMODE(p.stat().st_mode), p.read_bytes())
         for p in sorted(root.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name != MODES
     }
+
+
+def _write_modes(root: Path) -> None:
+    (root / MODES).write_text("".join(f"{mode:04o} {path}\n" for path, (mode, _) in _tree(root).items()))
+
+
+def _expected_tree(root: Path) -> dict[str, tuple[int, bytes]]:
+    modes = {}
+    for line in (root / MODES).read_text().splitlines():
+        mode, path = line.split(" ", 1)
+        modes[path] = int(mode, 8)
+    # a file missing from MODES shows as mode 0 in the diff
+    return {path: (modes.get(path, 0), data) for path, (_, data) in _tree(root).items()}
 
 
 def _diff(expected: dict[str, tuple[int, bytes]], actual: dict[str, tuple[int, bytes]]) -> str:
@@ -54,8 +72,9 @@ def test_golden(case: Path, tmp_path: Path) -> None:
     if UPDATE:
         shutil.rmtree(expected_dir, ignore_errors=True)
         write_tree(payloads, expected_dir)
+        _write_modes(expected_dir)
     actual = _tree(tmp_path)
-    expected = _tree(expected_dir)
+    expected = _expected_tree(expected_dir)
     diff = _diff(expected, actual)
     assert not diff, (
         f"payloads of {case.name} differ from golden (UNIFORM_UPDATE_GOLDEN=1 to accept):\n{diff}"
