@@ -40,6 +40,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -194,7 +195,7 @@ class Uniform(Tool):
 
     def reset(self) -> None:
         eng = self.lab.engine()
-        eng.run("stack", "rm", "--yes", "--force", STACK, check=False)
+        eng.run("stack", "rm", "--yes", "--force", "--preserve-config", STACK, check=False)
         self.lab.init_stack()
 
     def engine(self) -> Any:
@@ -376,11 +377,14 @@ def timed(lab: Any, fn: Any) -> tuple[float, dict[str, int], Any]:
 def check_proc(tool: str, scenario: str, proc: Any) -> None:
     if proc.returncode != 0:
         raise SystemExit(
-            f"{tool} {scenario} failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+            f"{tool} {scenario} failed (exit {proc.returncode}):\n"
+            f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
 
 
-def bench_n(n: int, runs: int, tools: list[str], out: Any, keep: bool) -> list[dict[str, Any]]:
+def bench_n(
+    n: int, runs: int, tools: list[str], out: Any, keep: bool, peer_runs: int | None = None
+) -> list[dict[str, Any]]:
     work = Path(tempfile.mkdtemp(prefix=f"uniform-compare-{n}-"))
     src = work / "customer"
     generate_customer(src, n)
@@ -396,6 +400,8 @@ def bench_n(n: int, runs: int, tools: list[str], out: Any, keep: bool) -> list[d
         changed = sorted(lab.hosts)[0]
         for r in range(runs):
             for name in tools:
+                if peer_runs is not None and r >= peer_runs and not name.startswith("uniform"):
+                    continue  # --peer-runs: the peers' runs are the long ones
                 tool = impl[name]
                 reset_hosts(lab)
                 tool.reset()
@@ -450,8 +456,9 @@ def summarize(records: list[dict[str, Any]]) -> str:
             for s in SCENARIOS:
                 med[n, t, s] = statistics.median(r[s]["s"] for r in rs)
     head = (
-        "| N | tool | first apply | no-change rerun | one-host change | hosts contacted (first / no-change / one) "
-        "| logins per run | uniform / tool (first, no-change, one) |"
+        "| N | tool | first apply | no-change rerun | one-host change "
+        "| hosts contacted (first / no-change / one) | logins per run "
+        "| uniform / tool (first, no-change, one) |"
     )
     rows.append(head)
     rows.append("|---|---|---:|---:|---:|---|---|---|")
@@ -466,7 +473,7 @@ def summarize(records: list[dict[str, Any]]) -> str:
                 else ""
             )
             rows.append(
-                f"| {n} | {t} | {med[n, t, 'first']:.2f} s | {med[n, t, 'noop']:.2f} s | "
+                f"| {n} | {t} ×{len(rs)} | {med[n, t, 'first']:.2f} s | {med[n, t, 'noop']:.2f} s | "
                 f"{med[n, t, 'one']:.2f} s | {contacted} | {lg} | {ratio} |"
             )
     extra = [r for r in records if "noop_with_preview" in r]
@@ -520,10 +527,23 @@ def profile(n: int) -> dict[str, float]:
         res["noop_up_skip_preview_nockpt"] = med(lambda: check_proc("u", "noop", tool.apply()))
         tool.skip_checkpoints = False
         res["noop_preview"] = med(lambda: eng.run("preview"))
-        trace = work / "trace"
-        eng.run("up", "--yes", "--skip-preview", f"--tracing=file://{trace}")
-        res["trace_file"] = 0.0
-        shutil.copy(trace, f"/tmp/uniform-compare-trace-{n}.json") if trace.exists() else None
+        res["python_imports_load_render(subprocess)"] = med(
+            lambda: subprocess.run(
+                [py, "-c", "import sys, pulumi, pulumi.dynamic, components.machine, inventory, payloads;"
+                 "payloads.render_customer(inventory.load(sys.argv[1]))", str(lab.inv_dir)],
+                check=True, cwd=ROOT,
+            )
+        )  # fmt: skip
+        # the floor: CLI + language host + Python + an empty program, no resources
+        empty = work / "empty"
+        empty.mkdir()
+        (empty / "Pulumi.yaml").write_text(
+            f"name: empty\nruntime:\n  name: python\n  options:\n    virtualenv: {ROOT / '.venv'}\n"
+        )
+        (empty / "__main__.py").write_text("import pulumi\n")
+        floor = L.Engine(cwd=empty, env=eng.env, netns=lab.ctl)
+        floor.run("stack", "init", "empty")
+        res["empty_program_up"] = med(lambda: floor.run("up", "--yes", "--skip-preview"))
     finally:
         lab.down()
         shutil.rmtree(work, ignore_errors=True)
@@ -536,9 +556,21 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--tools", nargs="+", default=list(ALL_TOOLS), choices=ALL_TOOLS)
     ap.add_argument("--out", type=Path)
+    ap.add_argument(
+        "--peer-runs", type=int, help="runs of ansible/cdist (default --runs); uniform always does --runs"
+    )
     ap.add_argument("--keep", action="store_true", help="leave the last lab up")
     ap.add_argument("--profile", action="store_true", help="only: where uniform's no-change rerun goes")
+    ap.add_argument(
+        "--summarize", type=Path, nargs="+", metavar="JSONL", help="only: the table of earlier runs' output"
+    )
     a = ap.parse_args()
+    if a.summarize:
+        lines = [json.loads(x) for f in a.summarize for x in f.read_text().splitlines() if x.strip()]
+        print(summarize([r for r in lines if "tool" in r]))
+        return 0
+    # a SIGTERM (timeout, kill) still takes the lab down (the finally blocks)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if os.geteuid() != 0:
         print("compare: the lab needs root", file=sys.stderr)
         return 2
@@ -563,11 +595,13 @@ def main() -> int:
     with out_path.open("w") as out:
         print(json.dumps(header), file=out, flush=True)
         for n in a.hosts:
-            records += bench_n(n, a.runs, a.tools, out, a.keep and n == a.hosts[-1])
+            records += bench_n(n, a.runs, a.tools, out, a.keep and n == a.hosts[-1], a.peer_runs)
         footer = {"total_s": round(time.perf_counter() - t0), "loadavg_end": os.getloadavg()}
         print(json.dumps(footer), file=out, flush=True)
-    print(f"# {header['date']}, nproc={header['nproc']}, load {header['loadavg_start']} -> "
-          f"{footer['loadavg_end']}, {footer['total_s']} s, runs={a.runs}; raw: {out_path}")
+    print(
+        f"# {header['date']}, nproc={header['nproc']}, load {header['loadavg_start']} -> "
+        f"{footer['loadavg_end']}, {footer['total_s']} s, runs={a.runs}; raw: {out_path}"
+    )
     print(summarize(records))
     return 0
 

@@ -366,6 +366,8 @@ class Lab:
                     "PrintMotd no",
                     "PrintLastLog no",
                     "LogLevel VERBOSE",
+                    # as a stock sshd has it: scp (SFTP protocol) and Ansible's file transfer use it
+                    "Subsystem sftp internal-sftp",
                     "",
                 ]
             )
