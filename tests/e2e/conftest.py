@@ -21,6 +21,8 @@ def engine_env(backend: Path) -> dict[str, str]:
     if (ROOT / ".tools" / "bin" / "pulumi").exists():
         path.append(str(ROOT / ".tools" / "bin"))
     env["PATH"] = os.pathsep.join(path + [env.get("PATH", "")])
+    if (ROOT / ".tools" / "pulumi-home").is_dir():
+        env.setdefault("PULUMI_HOME", str(ROOT / ".tools" / "pulumi-home"))  # as .tools/env.sh
     env["PULUMI_BACKEND_URL"] = f"file://{backend}"
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
     env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
