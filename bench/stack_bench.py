@@ -126,7 +126,7 @@ def bench(machines: int, runs: int) -> dict[str, object]:
             "resources": len(resources),
             "resources_per_machine": round(len(resources) / n, 2),
             "delivery_resources": len(custom),
-            "state_bytes": sum(p.stat().st_size for p in backend.rglob("*.json")),
+            "backend_bytes_with_history": sum(p.stat().st_size for p in backend.rglob("*.json")),
             "first_up_s[skipckpt]": round(first_up, 2),
             "program_s": round(statistics.median(program_seconds(inv_dir) for _ in range(runs)), 2),
         }
