@@ -383,8 +383,16 @@ def check_proc(tool: str, scenario: str, proc: Any) -> None:
 
 
 def bench_n(
-    n: int, runs: int, tools: list[str], out: Any, keep: bool, peer_runs: int | None = None
+    n: int,
+    runs: int,
+    tools: list[str],
+    out: Any,
+    keep: bool,
+    peer_runs: int | None = None,
+    deadline: float = float("inf"),
 ) -> list[dict[str, Any]]:
+    """``deadline`` (time.monotonic()): a peer's second and later runs are skipped when the
+    last one would not end before it (the peers' runs are the long ones; uniform always runs)."""
     work = Path(tempfile.mkdtemp(prefix=f"uniform-compare-{n}-"))
     src = work / "customer"
     generate_customer(src, n)
@@ -398,10 +406,15 @@ def bench_n(
         content = write_content(lab)
         impl = {name: TOOL_CLASSES[name](lab, content, work) for name in tools}
         changed = sorted(lab.hosts)[0]
+        last: dict[str, float] = {}
         for r in range(runs):
             for name in tools:
                 if peer_runs is not None and r >= peer_runs and not name.startswith("uniform"):
                     continue  # --peer-runs: the peers' runs are the long ones
+                if r > 0 and not name.startswith("uniform") and time.monotonic() + last[name] > deadline:
+                    print(f"# N={n}: {name} run {r} skipped: --budget", file=sys.stderr, flush=True)
+                    continue
+                started = time.monotonic()
                 tool = impl[name]
                 reset_hosts(lab)
                 tool.reset()
@@ -433,6 +446,7 @@ def bench_n(
                 if bad:
                     raise SystemExit(f"{name} run {r}: hosts differ from bench-content: {bad[:10]}")
                 rec["verified"] = True
+                last[name] = time.monotonic() - started
                 print(json.dumps(rec), file=out, flush=True)
                 print(json.dumps(rec), file=sys.stderr, flush=True)
                 records.append(rec)
@@ -557,6 +571,13 @@ def main() -> int:
     ap.add_argument("--tools", nargs="+", default=list(ALL_TOOLS), choices=ALL_TOOLS)
     ap.add_argument("--out", type=Path)
     ap.add_argument(
+        "--budget",
+        type=float,
+        default=25,
+        metavar="MIN",
+        help="skip a peer's further runs that would end after MIN minutes (default 25)",
+    )
+    ap.add_argument(
         "--peer-runs", type=int, help="runs of ansible/cdist (default --runs); uniform always does --runs"
     )
     ap.add_argument("--keep", action="store_true", help="leave the last lab up")
@@ -585,6 +606,7 @@ def main() -> int:
     out_path = a.out or ROOT / "bench" / "results" / f"compare-{time.strftime('%Y%m%d-%H%M')}.jsonl"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    deadline = time.monotonic() + a.budget * 60
     header = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "nproc": os.cpu_count(),
@@ -595,7 +617,9 @@ def main() -> int:
     with out_path.open("w") as out:
         print(json.dumps(header), file=out, flush=True)
         for n in a.hosts:
-            records += bench_n(n, a.runs, a.tools, out, a.keep and n == a.hosts[-1], a.peer_runs)
+            records += bench_n(
+                n, a.runs, a.tools, out, a.keep and n == a.hosts[-1], a.peer_runs, deadline=deadline
+            )
         footer = {"total_s": round(time.perf_counter() - t0), "loadavg_end": os.getloadavg()}
         print(json.dumps(footer), file=out, flush=True)
     print(
