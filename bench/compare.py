@@ -2,6 +2,10 @@
 
     sudo bench/peers/setup-venvs.sh                      # once: ansible-core 2.19, cdist 7.0.0 venvs
     sudo .venv/bin/python bench/compare.py --hosts 10 50 --runs 3 [--tools uniform ansible cdist]
+        [--peer-runs K]   ansible/cdist do only K runs (uniform always --runs)
+        [--budget MIN]    skip a peer's later runs that would end after MIN minutes (25)
+    sudo .venv/bin/python bench/compare.py --profile --hosts 50      where uniform's rerun goes
+    .venv/bin/python bench/compare.py --summarize bench/results/compare-*.jsonl
 
 For each N: a lab (lab/lab.py) of N hosts -- network namespaces with private
 /etc, /root, /var and their own sshd -- for a generated customer "benchpeers"
