@@ -147,3 +147,33 @@ def test_bad_inventory_stops_before_any_resource(project) -> None:
     # nothing was registered but the stack itself
     assert "+ 1 to create" not in text or "dynamic" not in text
     assert "pulumi-python:dynamic:Resource" not in text
+
+
+@pytest.mark.parametrize("customer", ["demo", "acme", "globex"])
+def test_example_stack_previews(customer: str, tmp_path: Path, engine_factory) -> None:
+    """Every example customer previews cleanly, each in its own stack and state."""
+    proj = tmp_path / "proj"
+    (proj / "stacks").mkdir(parents=True)
+    shutil.copy(ROOT / "__main__.py", proj)
+    (proj / "Pulumi.yaml").write_text(
+        (ROOT / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {ROOT / '.venv'}")
+    )
+    shutil.copytree(ROOT / "stacks" / customer, proj / "stacks" / customer)
+    config = (ROOT / "stacks" / f"Pulumi.{customer}.yaml").read_text()
+    # the demo's salt belongs to its documented passphrase, not the tests' one
+    (proj / "stacks" / f"Pulumi.{customer}.yaml").write_text(
+        "\n".join(line for line in config.splitlines() if not line.startswith("encryptionsalt")) + "\n"
+    )
+    eng = engine_factory(proj)
+    eng.env["PYTHONPATH"] = str(ROOT)
+    eng.run("stack", "init", customer)
+    steps = eng.preview_json()["steps"]
+    machines = {s["urn"].rsplit("::", 1)[1] for s in steps if s["urn"].split("::")[2].endswith("Machine")}
+    expected = {m.name for m in inventory.load(proj / "stacks" / customer).machines.values()}
+    retired = {
+        m.name
+        for m in inventory.load(proj / "stacks" / customer).machines.values()
+        if m.state.value == "retired"
+    }
+    assert machines == expected - retired
+    assert all(f":{customer}::" in s["urn"] for s in steps), "a stack only holds its own customer's resources"
