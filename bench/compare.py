@@ -145,7 +145,7 @@ def service_config(name: str, revision: int) -> str:
 
 def write_content(lab: Any) -> Path:
     """bench-content/<host>/<path>: the bytes every tool delivers (uniform's render + the config)."""
-    content = lab.project / "bench-content"
+    content: Path = lab.project / "bench-content"
     shutil.rmtree(content, ignore_errors=True)
     rendered = payloads.render_customer(inventory.load(lab.inv_dir))
     for name, p in rendered.items():
@@ -182,7 +182,7 @@ class Tool:
     def reset(self) -> None:
         """The tool's own state back to nothing (hosts are reset by the harness)."""
 
-    def apply(self) -> subprocess.CompletedProcess[str]:
+    def apply(self, *extra: str) -> Any:
         raise NotImplementedError
 
     def ctl(self, cmd: list[str], env: dict[str, str] | None = None, timeout: int = 900) -> Any:
@@ -262,7 +262,7 @@ class Ansible(Tool):
         )
         shutil.copy(PEERS / "ansible" / "site.yml", self.dir / "site.yml")
 
-    def apply(self) -> Any:
+    def apply(self, *extra: str) -> Any:
         _mux_exit(self.sock)
         shutil.rmtree(self.sock, ignore_errors=True)
         env = {
@@ -302,7 +302,7 @@ class Cdist(Tool):
         (self.dir / "manifest").write_text(manifest)
         self.sock = self.dir / "cp"
 
-    def apply(self) -> Any:
+    def apply(self, *extra: str) -> Any:
         _mux_exit(self.sock)
         shutil.rmtree(self.sock, ignore_errors=True)
         self.sock.mkdir()
