@@ -139,17 +139,31 @@ def _ssh_run(target: dict[str, Any], private_key: str | None, script: str, stdin
 RELOAD_FAILED = "uniform: reload failed after delete:"
 
 
+def _reloads(props: dict[str, Any], write: dict[str, Any], removed: dict[str, Any]) -> list[str]:
+    """The group's reload commands that the changed files need, in the group's order.
+
+    Each file names the reload its change needs (a config-only change to a DHCP
+    server restarts dnsmasq, not networkd); a file recorded before files named
+    theirs needs the whole group's.
+    """
+    changed = [*write.values(), *removed.values()]
+    if any("reload" not in f for f in changed):
+        return list(props.get("reload") or [])
+    wanted = {f["reload"] for f in changed if f["reload"]}
+    return [cmd for cmd in props.get("reload") or [] if cmd in wanted]
+
+
 def _ssh_apply(
-    props: dict[str, Any], write: dict[str, Any], remove: list[str], reload: bool, deleting: bool = False
+    props: dict[str, Any], write: dict[str, Any], removed: dict[str, Any], deleting: bool
 ) -> list[str]:
     lines = ["set -e"]
     if write:
         lines.append("tar -x -p -o -C / -f -")
-    if remove:
-        lines.append("rm -f -- " + " ".join(shlex.quote(p) for p in remove))
-    if reload and not deleting:
-        lines += list(props.get("reload") or [])
-    elif reload:
+    if removed:
+        lines.append("rm -f -- " + " ".join(shlex.quote(p) for p in sorted(removed)))
+    if not deleting:
+        lines += _reloads(props, write, removed)
+    else:
         # The whole group is gone.  Its reload commands still run (a service whose
         # config went must drop it), but they may need the files just removed
         # (`hostname -F /etc/hostname` fails without it): a failure is reported,
@@ -162,14 +176,19 @@ def _ssh_apply(
 
 
 def _apply(
-    props: dict[str, Any], write: dict[str, Any], remove: list[str], deleting: bool = False
+    props: dict[str, Any], write: dict[str, Any], removed: dict[str, Any], deleting: bool = False
 ) -> list[str]:
-    """Apply the change; warnings (reloads that failed after a delete)."""
+    """Apply the change (removed: path -> its recorded entry).
+
+    Returns warnings: reloads that failed after a delete.
+    """
     target = props["target"]
     if target["mode"] == "local":
-        _local_apply(target["root"], write, remove)
+        _local_apply(target["root"], write, sorted(removed))
         return []
-    return _ssh_apply(props, write, remove, reload=bool(write or remove), deleting=deleting)
+    if not (write or removed):
+        return []
+    return _ssh_apply(props, write, removed, deleting)
 
 
 class FilesProvider(ResourceProvider):
@@ -193,18 +212,18 @@ class FilesProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         write, _ = _changed({}, props)
-        _apply(props, write, [])
+        _apply(props, write, {})
         return CreateResult(id_=f"{_target_id(props['target'])}:{props['group']}", outs=_outputs(props))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         write, remove = _changed(olds, news)
-        _apply(news, write, remove)
+        _apply(news, write, {p: olds["files"][p] for p in remove})
         return UpdateResult(outs=_outputs(news))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         _, remove = _changed(props, {})
         try:
-            warnings = _apply(props, {}, remove, deleting=True)
+            warnings = _apply(props, {}, {p: props["files"][p] for p in remove}, deleting=True)
         except UnreachableError as e:
             # The host is gone (retired, powered off for good): its files went
             # with it.  Failing here would wedge the stack forever.
@@ -222,7 +241,7 @@ def _outputs(props: dict[str, Any]) -> dict[str, Any]:
     delete.  Storing contents once instead of twice halves the checkpoint the
     file backend rewrites after every step.
     """
-    files = {p: {"mode": f["mode"], "sha256": f["sha256"]} for p, f in (props.get("files") or {}).items()}
+    files = {p: {k: v for k, v in f.items() if k != "content"} for p, f in (props.get("files") or {}).items()}
     return {**props, "files": files}
 
 

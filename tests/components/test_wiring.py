@@ -108,3 +108,21 @@ def test_staged_machine_without_host_key_waits_for_its_key():
         f"demo: customer.yaml: ssh.host_keys.{web.name}: no pinned host key "
         "(record it: ssh-keyscan -t ed25519 <host>, see README 'Host keys')"
     ]
+
+
+def test_reloads_follow_the_changed_files():
+    """A change reruns only the reloads its files name, in the group's order."""
+    from components.delivery import _reloads
+
+    props = {"reload": ["hostname -F /etc/hostname", "networkctl reload", "systemctl restart dnsmasq"]}
+    conf = {"sha256": "b", "mode": "0644", "reload": "systemctl restart dnsmasq"}
+    hosts = {"sha256": "c", "mode": "0644", "reload": ""}
+    assert _reloads(props, {"/etc/dnsmasq.d/x.conf": conf}, {}) == ["systemctl restart dnsmasq"]
+    assert _reloads(props, {"/etc/hosts": hosts}, {}) == []
+    net = {"sha256": "d", "mode": "0644", "reload": "networkctl reload"}
+    assert _reloads(props, {"/etc/hosts": hosts}, {"/etc/systemd/network/10-eth0.network": net}) == [
+        "networkctl reload"
+    ]
+    # an entry recorded before files named their reload: the whole group's
+    old = {"sha256": "e", "mode": "0644"}
+    assert _reloads(props, {}, {"/etc/old": old}) == props["reload"]
