@@ -43,15 +43,7 @@ class StackSettings:
 
 
 def ssh_address(machine: Machine) -> str | None:
-    for nic in machine.nics:
-        for att in nic.attachments:
-            if att.ipv4:
-                return att.ipv4
-    for nic in machine.nics:
-        for att in nic.attachments:
-            if att.ipv6:
-                return att.ipv6
-    return None
+    return machine.ssh_address
 
 
 def target_for(inv: Inventory, machine: Machine, settings: StackSettings) -> dict[str, Any]:

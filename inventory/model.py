@@ -76,6 +76,17 @@ class Machine:
     def is_vm(self) -> bool:
         return self.kind is Kind.VM
 
+    @property
+    def ssh_address(self) -> str | None:
+        """The address uniform reaches the machine at (delivery, verify): first IPv4, else first IPv6."""
+        for family in ("ipv4", "ipv6"):
+            for nic in self.nics:
+                for att in nic.attachments:
+                    addr: str | None = getattr(att, family)
+                    if addr:
+                        return addr
+        return None
+
 
 @dataclass(frozen=True)
 class Network:

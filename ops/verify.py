@@ -81,14 +81,8 @@ class Target:
 
 
 def ssh_address(machine: Machine) -> str | None:
-    """The address delivery uses (components.stack.ssh_address): first IPv4, else first IPv6."""
-    for family in ("ipv4", "ipv6"):
-        for nic in machine.nics:
-            for att in nic.attachments:
-                addr: str | None = getattr(att, family)
-                if addr:
-                    return addr
-    return None
+    """The address delivery uses (``Machine.ssh_address``)."""
+    return machine.ssh_address
 
 
 def targets(

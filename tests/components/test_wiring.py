@@ -73,7 +73,8 @@ def test_children_follow_roles_and_lifecycle():
 
 
 def test_private_key_is_never_in_files():
-    secret = "-----BEGIN OPENSSH " + "PRIVATE KEY-----\nnot-a-real-key\n"  # split: no key-shaped text in the repo
+    # split, so the repo holds no key-shaped text
+    secret = "-----BEGIN OPENSSH " + "PRIVATE KEY-----\nnot-a-real-key\n"
     _build(StackSettings(private_key=pulumi.Output.secret(secret)))
     assert MOCKS.resources
     for r in MOCKS.resources:
