@@ -25,7 +25,14 @@ def file_groups(payload: payloads.MachinePayload) -> dict[str, FileGroup]:
     return {
         name: FileGroup(
             files={
-                f.path: {"content": f.content, "mode": f"{f.mode:04o}", "sha256": f.sha256} for f in files
+                f.path: {
+                    "content": f.content,
+                    "mode": f"{f.mode:04o}",
+                    "sha256": f.sha256,
+                    # what a change to this file must reload ("" = nothing)
+                    "reload": payloads.RELOAD_COMMANDS[f.reload] if f.reload else "",
+                }
+                for f in files
             },
             reload=sorted({payloads.RELOAD_COMMANDS[f.reload] for f in files if f.reload}),
         )
@@ -42,10 +49,6 @@ class StackSettings:
     ssh_port: int | None = None
 
 
-def ssh_address(machine: Machine) -> str | None:
-    return machine.ssh_address
-
-
 def target_for(inv: Inventory, machine: Machine, settings: StackSettings) -> dict[str, Any]:
     delivery = inv.customer.delivery
     if delivery.mode == "local":
@@ -54,7 +57,7 @@ def target_for(inv: Inventory, machine: Machine, settings: StackSettings) -> dic
     host_keys = dict(inv.customer.ssh.host_keys)
     return {
         "mode": "ssh",
-        "host": ssh_address(machine),
+        "host": machine.ssh_address,
         "port": settings.ssh_port or inv.customer.ssh.port,
         "user": settings.ssh_user or inv.customer.ssh.user,
         "host_key": host_keys.get(machine.name),
@@ -84,7 +87,7 @@ def check_delivery(inv: Inventory, settings: StackSettings) -> list[str]:
     for m in inv.machines.values():
         if not lifecycle.delivered(m.state) or awaiting_host_key(inv, m):
             continue
-        if ssh_address(m) is None:
+        if m.ssh_address is None:
             problems.append(
                 f"{inv.customer.name}: {m.file}: {m.name}: nics: no address to deliver to over ssh"
             )

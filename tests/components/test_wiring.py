@@ -127,3 +127,16 @@ def test_reloads_follow_the_changed_files():
     # an entry recorded before files named their reload: the whole group's
     old = {"sha256": "e", "mode": "0644"}
     assert _reloads(props, {}, {"/etc/old": old}) == props["reload"]
+
+
+def test_each_delivered_file_names_its_reload():
+    """The wiring hands each file's reload to delivery, so a change reruns only what it needs."""
+    import payloads
+    from components.stack import file_groups
+
+    for payload in payloads.render_customer(INV).values():
+        for fg in file_groups(payload).values():
+            for path, entry in fg.files.items():
+                f = payload.file(path)
+                assert entry["reload"] == (payloads.RELOAD_COMMANDS[f.reload] if f.reload else ""), path
+                assert not entry["reload"] or entry["reload"] in fg.reload

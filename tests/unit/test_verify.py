@@ -188,14 +188,29 @@ def test_targets_are_the_delivered_machines() -> None:
     assert [(t.machine, t.user, t.port) for t in tg] == [("hv1", "ops", 2222)]
 
 
-def test_ssh_address_matches_delivery() -> None:
+def test_verify_reaches_hosts_where_delivery_does() -> None:
+    """verify's target (host, port, user, pinned key) is delivery's ssh target, machine by machine."""
     pytest.importorskip("pulumi")
-    from components.stack import ssh_address
+    import dataclasses
+
+    from components.stack import StackSettings, target_for
 
     for customer in ("acme", "demo", "lab", "globex"):
         inv = inventory.load(ROOT / "stacks" / customer)
-        for m in inv.machines.values():
-            assert V.ssh_address(m) == ssh_address(m)
+        inv = dataclasses.replace(
+            inv,
+            customer=dataclasses.replace(
+                inv.customer, delivery=dataclasses.replace(inv.customer.delivery, mode="ssh")
+            ),
+        )
+        for t in V.targets(inv):
+            delivery = target_for(inv, inv.machines[t.machine], StackSettings())
+            assert (t.host, t.port, t.user, t.host_key) == (
+                delivery["host"],
+                delivery["port"],
+                delivery["user"],
+                delivery["host_key"],
+            )
 
 
 def test_ssh_command_pins_the_host_key(tmp_path: Path) -> None:
