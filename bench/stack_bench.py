@@ -33,20 +33,11 @@ import gen_inventory  # noqa: E402
 
 import inventory  # noqa: E402
 import payloads  # noqa: E402
+from ops.engine import copy_project, engine_env  # noqa: E402
 
 
 def env(backend: Path, skip_checkpoints: bool) -> dict[str, str]:
-    e = dict(os.environ)
-    e["PATH"] = f"{ROOT / '.venv/bin'}:{ROOT / '.tools/bin'}:{e['PATH']}"
-    if (ROOT / ".tools/pulumi-home").is_dir():
-        e.setdefault("PULUMI_HOME", str(ROOT / ".tools/pulumi-home"))  # as .tools/env.sh
-    e.update(
-        PULUMI_BACKEND_URL=f"file://{backend}",
-        PULUMI_SKIP_UPDATE_CHECK="true",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
-        PULUMI_CONFIG_PASSPHRASE="bench",
-        PYTHONPATH=str(ROOT),
-    )
+    e = engine_env(backend, passphrase="bench")
     if skip_checkpoints:
         e["PULUMI_SKIP_CHECKPOINTS"] = "true"
     return e
@@ -63,17 +54,12 @@ def pulumi(proj: Path, e: dict[str, str], *args: str) -> float:
 
 
 def make_project(tmp: Path, machines: int) -> tuple[Path, Path]:
-    proj = tmp / "proj"
-    (proj / "stacks").mkdir(parents=True)
+    proj = copy_project(tmp / "proj")
     gen_inventory.generate(tmp / "gen" / "bench", machines)
     shutil.move(str(tmp / "gen" / "bench"), proj / "stacks" / "bench")
     cust = proj / "stacks" / "bench" / "customer.yaml"
     cust.write_text(
         re.sub(r"delivery: \{[^}]*\}", "delivery: {mode: local, local_root: out}", cust.read_text())
-    )
-    shutil.copy(ROOT / "__main__.py", proj)
-    (proj / "Pulumi.yaml").write_text(
-        (ROOT / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {ROOT / '.venv'}")
     )
     (proj / "stacks" / "Pulumi.bench.yaml").write_text("config:\n  uniform:inventory: bench\n")
     return proj, proj / "stacks" / "bench"

@@ -41,6 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from ops.engine import copy_project  # noqa: E402
+from ops.engine import engine_env as _engine_env  # noqa: E402
+
 LAB = ROOT / "lab"
 SHIMS = LAB / "shims"
 HOSTINIT = LAB / "hostinit.sh"
@@ -136,18 +139,7 @@ class Engine:
 
 
 def engine_env(backend: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    path = [str(ROOT / ".venv" / "bin")]
-    if (ROOT / ".tools" / "bin" / "pulumi").exists():
-        path.append(str(ROOT / ".tools" / "bin"))
-    env["PATH"] = os.pathsep.join(path + [env.get("PATH", "")])
-    env["PULUMI_BACKEND_URL"] = f"file://{backend}"
-    env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
-    env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
-    env["PULUMI_CONFIG_PASSPHRASE"] = PASSPHRASE
-    env["PYTHONPATH"] = str(ROOT)
-    env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
-    return env
+    return _engine_env(backend, PASSPHRASE)
 
 
 class Lab:
@@ -295,11 +287,7 @@ class Lab:
     def _make_project(self) -> None:
         if self.project.exists():
             shutil.rmtree(self.project)
-        (self.project / "stacks").mkdir(parents=True)
-        shutil.copy(self.program or ROOT / "__main__.py", self.project / "__main__.py")
-        (self.project / "Pulumi.yaml").write_text(
-            (ROOT / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {ROOT / '.venv'}")
-        )
+        copy_project(self.project, self.program)
         shutil.copytree(self.source or ROOT / "stacks" / self.stack, self.inv_dir)
         settings = ROOT / "stacks" / f"Pulumi.{self.stack}.yaml"
         if self.source is None and settings.exists():

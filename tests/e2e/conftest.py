@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -11,24 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from ops.engine import engine_env
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def engine_env(backend: Path) -> dict[str, str]:
-    """The environment .tools/env.sh gives, with a backend of the test's own."""
-    env = dict(os.environ)
-    path = [str(ROOT / ".venv" / "bin")]
-    if (ROOT / ".tools" / "bin" / "pulumi").exists():
-        path.append(str(ROOT / ".tools" / "bin"))
-    env["PATH"] = os.pathsep.join(path + [env.get("PATH", "")])
-    if (ROOT / ".tools" / "pulumi-home").is_dir():
-        env.setdefault("PULUMI_HOME", str(ROOT / ".tools" / "pulumi-home"))  # as .tools/env.sh
-    env["PULUMI_BACKEND_URL"] = f"file://{backend}"
-    env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
-    env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
-    env["PULUMI_CONFIG_PASSPHRASE"] = "test"
-    env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
-    return env
 
 
 @dataclass

@@ -56,7 +56,6 @@ def test_preview_up_noop_destroy(engine_factory, tmp_path: Path) -> None:
     )
     (proj / "__main__.py").write_text(PROGRAM)
     eng = engine_factory(proj)
-    eng.env["PYTHONPATH"] = str(ROOT)
     eng.run("stack", "init", "smoke")
 
     steps = eng.preview_json()

@@ -7,13 +7,13 @@ up -> add a VM (preview shows exactly the expected steps) -> no-change preview
 from __future__ import annotations
 
 import json
-import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
 
 import inventory
+from ops.engine import add_customer, copy_project
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -53,20 +53,9 @@ def component_steps(preview: dict) -> dict[str, str]:
 
 @pytest.fixture
 def project(tmp_path: Path, engine_factory):
-    proj = tmp_path / "proj"
-    (proj / "stacks").mkdir(parents=True)
-    shutil.copy(ROOT / "__main__.py", proj)
-    (proj / "Pulumi.yaml").write_text(
-        (ROOT / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {ROOT / '.venv'}")
-    )
-    shutil.copytree(ROOT / "stacks" / "demo", proj / "stacks" / "e2e")
-    cust = proj / "stacks" / "e2e" / "customer.yaml"
-    cust.write_text(
-        cust.read_text().replace("customer: demo", "customer: e2e").replace("out/demo", "out/e2e")
-    )
-    (proj / "stacks" / "Pulumi.e2e.yaml").write_text("config:\n  uniform:inventory: e2e\n")
+    proj = copy_project(tmp_path / "proj")
+    add_customer(proj, ROOT / "stacks" / "demo", "e2e")
     eng = engine_factory(proj)
-    eng.env["PYTHONPATH"] = str(ROOT)
     eng.run("stack", "init", "e2e")
     return proj, eng
 
@@ -152,28 +141,14 @@ def test_bad_inventory_stops_before_any_resource(project) -> None:
 @pytest.mark.parametrize("customer", ["demo", "acme", "globex"])
 def test_example_stack_previews(customer: str, tmp_path: Path, engine_factory) -> None:
     """Every example customer previews cleanly, each in its own stack and state."""
-    proj = tmp_path / "proj"
-    (proj / "stacks").mkdir(parents=True)
-    shutil.copy(ROOT / "__main__.py", proj)
-    (proj / "Pulumi.yaml").write_text(
-        (ROOT / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {ROOT / '.venv'}")
-    )
-    shutil.copytree(ROOT / "stacks" / customer, proj / "stacks" / customer)
-    config = (ROOT / "stacks" / f"Pulumi.{customer}.yaml").read_text()
-    # the demo's salt belongs to its documented passphrase, not the tests' one
-    (proj / "stacks" / f"Pulumi.{customer}.yaml").write_text(
-        "\n".join(line for line in config.splitlines() if not line.startswith("encryptionsalt")) + "\n"
-    )
+    proj = copy_project(tmp_path / "proj")
+    # the committed stack file names the same inventory; its demo salt belongs to the
+    # documented passphrase, not the tests' one, so the test's own stack file is used
+    add_customer(proj, ROOT / "stacks" / customer, customer)
     eng = engine_factory(proj)
-    eng.env["PYTHONPATH"] = str(ROOT)
     eng.run("stack", "init", customer)
     steps = eng.preview_json()["steps"]
     machines = {s["urn"].rsplit("::", 1)[1] for s in steps if s["urn"].split("::")[2].endswith("Machine")}
-    expected = {m.name for m in inventory.load(proj / "stacks" / customer).machines.values()}
-    retired = {
-        m.name
-        for m in inventory.load(proj / "stacks" / customer).machines.values()
-        if m.state.value == "retired"
-    }
-    assert machines == expected - retired
+    inv = inventory.load(proj / "stacks" / customer)
+    assert machines == {m.name for m in inv.machines.values() if m.state.value != "retired"}
     assert all(f":{customer}::" in s["urn"] for s in steps), "a stack only holds its own customer's resources"

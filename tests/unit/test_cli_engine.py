@@ -15,25 +15,16 @@ import pytest
 
 from inventory import load
 from inventory.cli import main
+from ops.engine import add_customer, copy_project
+from ops.engine import engine_env as _engine_env
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
 def engine_env(backend: Path) -> dict[str, str]:
-    """What .tools/env.sh gives (see tests/e2e/conftest.py), with a backend of the test's own."""
-    env = dict(os.environ)
-    path = [str(ROOT / ".venv" / "bin")]
-    if (ROOT / ".tools" / "bin" / "pulumi").exists():
-        path.append(str(ROOT / ".tools" / "bin"))
-    env["PATH"] = os.pathsep.join(path + [env.get("PATH", "")])
-    env["PULUMI_BACKEND_URL"] = f"file://{backend}"
-    env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
-    env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
-    env["PULUMI_CONFIG_PASSPHRASE"] = "test"
-    env["PYTHONPATH"] = str(ROOT)
-    env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
-    env.pop("UNIFORM_PROJECT_DIR", None)
+    env = _engine_env(backend)
+    env.pop("UNIFORM_PROJECT_DIR", None)  # the policy pack must find the copied project itself
     return env
 
 
@@ -53,18 +44,8 @@ def project(tmp_path: Path):
     except ImportError:
         pytest.fail("pulumi-policy is not installed in the venv (pyproject: pulumi-policy==1.21.0)")
     (tmp_path / "state").mkdir()
-    proj = tmp_path / "proj"
-    (proj / "stacks").mkdir(parents=True)
-    shutil.copy(ROOT / "__main__.py", proj)
-    (proj / "Pulumi.yaml").write_text(
-        (ROOT / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {ROOT / '.venv'}")
-    )
-    shutil.copytree(ROOT / "stacks" / "demo", proj / "stacks" / "e2e")
-    cust = proj / "stacks" / "e2e" / "customer.yaml"
-    cust.write_text(
-        cust.read_text().replace("customer: demo", "customer: e2e").replace("out/demo", "out/e2e")
-    )
-    (proj / "stacks" / "Pulumi.e2e.yaml").write_text("config:\n  uniform:inventory: e2e\n")
+    proj = copy_project(tmp_path / "proj")
+    add_customer(proj, ROOT / "stacks" / "demo", "e2e")
 
     def pulumi(
         *args: str, check: bool = True, extra: dict[str, str] | None = None
