@@ -45,7 +45,7 @@ from typing import Any, TextIO
 import inventory
 import payloads
 from inventory import lifecycle
-from inventory.model import Inventory, Machine
+from inventory.model import Inventory
 
 MANIFEST_DIR = "/etc/uniform/manifest.d/"
 
@@ -80,11 +80,6 @@ class Target:
     files: dict[str, Expected]
 
 
-def ssh_address(machine: Machine) -> str | None:
-    """The address delivery uses (``Machine.ssh_address``)."""
-    return machine.ssh_address
-
-
 def targets(
     inv: Inventory,
     *,
@@ -104,7 +99,7 @@ def targets(
         out.append(
             Target(
                 machine=name,
-                host=ssh_address(m),
+                host=m.ssh_address,  # where delivery connects too
                 port=port or inv.customer.ssh.port,
                 user=user or inv.customer.ssh.user,
                 host_key=keys.get(name),
