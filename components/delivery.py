@@ -33,6 +33,8 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from ops.ssh import known_hosts_line, ssh_options
+
 SSH_TIMEOUT = 15  # seconds to connect; every wait in delivery is bounded
 COMMAND_TIMEOUT = 300
 
@@ -100,29 +102,20 @@ def _tar(write: dict[str, Any]) -> bytes:
 def _ssh_run(target: dict[str, Any], private_key: str | None, script: str, stdin: bytes) -> str:
     """Run ``script`` on the target; its stderr when it succeeded."""
     host, port, user = target["host"], int(target["port"]), target["user"]
+    if not target.get("host_key"):
+        # check_delivery refuses such a target before anything is registered; never
+        # connect to a host whose key is not pinned.
+        raise DeliveryError(f"{user}@{host}:{port}: no pinned host key")
     with tempfile.TemporaryDirectory(prefix="uniform-ssh-") as tmp:
+        # Pinned host key: the session fails unless the host proves this key.
         known = Path(tmp) / "known_hosts"
-        opts = [
-            "-o", "BatchMode=yes",
-            "-o", f"ConnectTimeout={SSH_TIMEOUT}",
-            "-o", "ServerAliveInterval=5",
-            "-o", "ServerAliveCountMax=3",
-            "-o", "LogLevel=ERROR",
-        ]  # fmt: skip
-        if target.get("host_key"):
-            # Pinned host key: the session fails unless the host proves this key.
-            known.write_text(
-                f"[{host}]:{port} {target['host_key']}\n" if port != 22 else f"{host} {target['host_key']}\n"
-            )
-            opts += ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}"]
-        else:
-            # Only reachable when the customer opted out explicitly (ssh.host_key_check: false).
-            opts += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+        known.write_text(known_hosts_line(host, port, target["host_key"]))
+        keyfile = None
         if private_key:
             keyfile = Path(tmp) / "id"
             keyfile.touch(mode=0o600)
             keyfile.write_text(private_key if private_key.endswith("\n") else private_key + "\n")
-            opts += ["-i", str(keyfile), "-o", "IdentitiesOnly=yes"]
+        opts = ssh_options(known, SSH_TIMEOUT, str(keyfile) if keyfile else None)
         cmd = ["ssh", *opts, "-p", str(port), f"{user}@{host}", script]
         try:
             proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=COMMAND_TIMEOUT)

@@ -47,6 +47,9 @@ import payloads
 from inventory import lifecycle
 from inventory.model import Inventory
 
+from .ssh import known_hosts_line as _known_hosts_line
+from .ssh import ssh_options
+
 MANIFEST_DIR = "/etc/uniform/manifest.d/"
 
 EXIT_CLEAN = 0
@@ -314,24 +317,12 @@ class SshOptions:
 
 def ssh_command(t: Target, known_hosts: Path, o: SshOptions) -> list[str]:
     """OpenSSH as delivery runs it: batch mode, only the pinned host key, bounded waits."""
-    opts = [
-        "-o", "BatchMode=yes",
-        "-o", f"ConnectTimeout={o.connect_timeout}",
-        "-o", "ServerAliveInterval=5",
-        "-o", "ServerAliveCountMax=3",
-        "-o", "LogLevel=ERROR",
-        "-o", "StrictHostKeyChecking=yes",
-        "-o", f"UserKnownHostsFile={known_hosts}",
-        "-o", "GlobalKnownHostsFile=/dev/null",
-    ]  # fmt: skip
-    if o.identity:
-        opts += ["-i", o.identity, "-o", "IdentitiesOnly=yes"]
+    opts = ssh_options(known_hosts, o.connect_timeout, o.identity)
     return [o.ssh, *opts, "-p", str(t.port), f"{t.user}@{t.host}", "sh -c " + shlex.quote(REMOTE_SCRIPT)]
 
 
 def known_hosts_line(t: Target) -> str:
-    host = f"[{t.host}]:{t.port}" if t.port != 22 else str(t.host)
-    return f"{host} {t.host_key}\n"
+    return _known_hosts_line(str(t.host), t.port, str(t.host_key))
 
 
 def verify_ssh(t: Target, o: SshOptions) -> HostResult:
