@@ -7,7 +7,7 @@
     sudo .venv/bin/python bench/compare.py --profile --hosts 50      where uniform's rerun goes
     .venv/bin/python bench/compare.py --summarize bench/results/compare-*.jsonl
 
-For each N: a lab (lab/lab.py) of N hosts -- network namespaces with private
+For each N: a lab (harness/lab.py) of N hosts -- network namespaces with private
 /etc, /root, /var and their own sshd -- for a generated customer "benchpeers"
 (hw machines b01..bNN on 10.77.0.0/24).  Every host gets the same four files
 from every tool, byte for byte (generated once, in <lab project>/bench-content/):
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import shlex
@@ -72,12 +71,9 @@ ALL_TOOLS = ("uniform", "uniform-nockpt", "ansible", "cdist")
 
 
 def _lab_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("uniform_lab", ROOT / "lab" / "lab.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    import harness.lab
+
+    return harness.lab
 
 
 L = _lab_module()

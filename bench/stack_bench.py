@@ -33,7 +33,7 @@ import gen_inventory  # noqa: E402
 
 import inventory  # noqa: E402
 import payloads  # noqa: E402
-from ops.engine import copy_project, engine_env  # noqa: E402
+from harness.engine import copy_project, engine_env  # noqa: E402
 
 
 def env(backend: Path, skip_checkpoints: bool) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
     sudo .venv/bin/python bench/verify_bench.py [--extra 15] [--repeat 3] [--jobs 1,4,8]
 
-Brings the lab up (lab/lab.py, its own namespace prefix and run directory), adds
+Brings the lab up (harness/lab.py, its own namespace prefix and run directory), adds
 --extra plain hw hosts to the lab inventory's copy (each a real host with sshd, as
 the lab makes them), delivers everything with `pulumi up`, then times
 `python -m ops verify` from the controller namespace, for each --jobs value
@@ -13,7 +13,6 @@ also on failure.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import statistics
@@ -28,12 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def lab_module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("uniform_lab", ROOT / "lab" / "lab.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    import harness.lab
+
+    return harness.lab
 
 
 def node(i: int) -> str:

@@ -33,7 +33,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from ops.ssh import known_hosts_line, ssh_options
+from connectors.ssh import known_hosts_line, ssh_options
 
 SSH_TIMEOUT = 15  # seconds to connect; every wait in delivery is bounded
 COMMAND_TIMEOUT = 300

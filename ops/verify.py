@@ -44,11 +44,10 @@ from typing import Any, TextIO
 
 import inventory
 import payloads
+from connectors.ssh import known_hosts_line as _known_hosts_line
+from connectors.ssh import ssh_options
 from inventory import lifecycle
 from inventory.model import Inventory
-
-from .ssh import known_hosts_line as _known_hosts_line
-from .ssh import ssh_options
 
 MANIFEST_DIR = "/etc/uniform/manifest.d/"
 

@@ -1,4 +1,4 @@
-"""uniform's policy pack: the rules of inventory/cli_policy.py, mandatory, in the engine.
+"""uniform's policy pack: the rules of inventory/policy.py, mandatory, in the engine.
 
 The Machine components carry no inputs (nothing says whether an address was pinned), so
 the pack reads the inventory itself: the same directory the program reads, named by the
@@ -33,8 +33,8 @@ from pulumi_policy import (  # noqa: E402
 )
 
 from inventory import InventoryError, load  # noqa: E402
-from inventory.cli_policy import RULES, Violation, check  # noqa: E402
 from inventory.model import Inventory  # noqa: E402
+from inventory.policy import RULES, Violation, check  # noqa: E402
 
 MACHINE = "uniform:machine:Machine"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.engine import engine_env
+from harness.engine import engine_env
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import inventory
-from ops.engine import add_customer, copy_project
+from harness.engine import add_customer, copy_project
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -1,7 +1,7 @@
 """The lab end to end: `pulumi up` over real SSH turns the lab inventory into a working network.
 
 Real daemons, no mocks: hosts are network namespaces with their own sshd and a
-private view of /etc, /root, /var, /run (lab/lab.py, docs/lab.md); dnsmasq
+private view of /etc, /root, /var, /run (harness/lab.py, docs/lab.md); dnsmasq
 serves DHCP and DNS with the files `pulumi up` delivered; udhcpc and dig
 check the result from the hosts and the controller.
 
@@ -21,12 +21,10 @@ Needs root and namespaces: skipped without them, failed when UNIFORM_REQUIRE_LAB
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import socket
-import sys
 import textwrap
 from pathlib import Path
 from types import ModuleType
@@ -57,12 +55,9 @@ NEW_VM = textwrap.dedent("""\
 
 
 def _lab_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("uniform_lab", ROOT / "lab" / "lab.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    import harness.lab
+
+    return harness.lab
 
 
 L = _lab_module()

@@ -23,11 +23,9 @@ them, failed when UNIFORM_REQUIRE_LAB=1.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,12 +71,9 @@ exit 0
 
 
 def _lab_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("uniform_lab", ROOT / "lab" / "lab.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    import harness.lab
+
+    return harness.lab
 
 
 L = _lab_module()

@@ -14,11 +14,9 @@ Needs root and namespaces: skipped without them, failed when UNIFORM_REQUIRE_LAB
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -34,15 +32,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.lab]
 
 
 def _lab_module() -> ModuleType:
-    name = "uniform_lab"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "lab" / "lab.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    import harness.lab
+
+    return harness.lab
 
 
 L = _lab_module()

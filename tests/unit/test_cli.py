@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import main
 from inventory import load
-from inventory.cli import main
 from inventory.model import State
 
 BASE = Path(__file__).parent / "inventory_cases" / "_base"
@@ -551,7 +551,7 @@ def test_policy_capacity_rule_directly(acme: Path) -> None:
     """The capacity rule (load already refuses an overcommit; the pack checks it again)."""
     import dataclasses
 
-    from inventory.cli_policy import hypervisor_capacity
+    from inventory.policy import hypervisor_capacity
 
     inv = load(acme)
     small = dataclasses.replace(inv.machines["hv1"], cores=1, memory_mib=1024)
@@ -574,7 +574,7 @@ def test_a_broken_inventory_is_reported_not_edited(acme: Path, capsys: pytest.Ca
 def test_module_runs_as_a_script() -> None:
     import subprocess
 
-    proc = subprocess.run([sys.executable, "-m", "inventory.cli", "--help"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "uniform review --base origin/main" in proc.stdout
 
 
@@ -610,7 +610,7 @@ def test_the_reload_after_an_edit_never_reads_a_stale_parse(
 def test_an_interrupted_pin_is_undone(
     acme: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import inventory.cli as cli
+    import cli.main as cli
 
     assert run(acme, "nic", "add", "web2", "eth1", "--network", "mgmt") == 0
     assert run(acme, "nic", "add", "app1", "eth0", "--network", "lan") == 0

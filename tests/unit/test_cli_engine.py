@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import main
+from harness.engine import add_customer, copy_project
+from harness.engine import engine_env as _engine_env
 from inventory import load
-from inventory.cli import main
-from ops.engine import add_customer, copy_project
-from ops.engine import engine_env as _engine_env
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import payloads
+from cli.main import main
 from inventory import load
-from inventory.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

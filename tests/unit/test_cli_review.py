@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from inventory.cli import main
-from inventory.cli_review import format_summary, group_of, report_blocks, stacks_for, summarize, urn_type_name
+from cli.main import main
+from cli.review import format_summary, group_of, report_blocks, stacks_for, summarize, urn_type_name
 
 RECORDED = Path(__file__).with_name("test_cli_review_preview.json")
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +132,14 @@ def project(tmp_path: Path) -> Path:
         (["stacks/Pulumi.gone.yaml"], [], "stack gone has no config file any more"),
         (["stacks/newco/customer.yaml"], [], "no stack uses stacks/newco"),
         (["payloads/templates/hosts.j2"], ["acme", "acme-staging", "globex"], "every stack"),
-        (["inventory/cli.py", "docs/cli.md", "tests/unit/test_cli.py"], [], None),
+        # every shipped package and the policy pack count as code (a rule change used to
+        # be skipped because its path started with inventory/cli)
+        (["inventory/policy.py"], ["acme", "acme-staging", "globex"], "every stack"),
+        (["policy/__main__.py"], ["acme", "acme-staging", "globex"], "every stack"),
+        (["connectors/ssh.py"], ["acme", "acme-staging", "globex"], "every stack"),
+        (["ops/verify.py"], ["acme", "acme-staging", "globex"], "every stack"),
+        (["cli/review.py"], ["acme", "acme-staging", "globex"], "every stack"),
+        (["docs/cli.md", "tests/unit/test_cli.py", "bench/compare.py"], [], None),
     ],
 )
 def test_stacks_for(project: Path, files: list[str], stacks: list[str], note: str | None) -> None:

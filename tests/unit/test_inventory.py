@@ -342,7 +342,7 @@ def test_ipv6_on_a_non_64_prefix_is_allocated_and_pinned(acme: Path) -> None:
 
 
 def test_cli(acme: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from inventory.cli import main
+    from cli.main import main
 
     assert main(["check", str(acme)]) == 0
     assert capsys.readouterr().out == "acme: 2 machines, 1 networks: ok\n"

@@ -369,7 +369,7 @@ def test_base_image_backs_the_first_disk_only() -> None:
 
 
 def test_paths_stay_where_the_lab_keeps_hosts_private() -> None:
-    """Every provisioning path is under /etc/ or /var/ (lab/lab.py refuses anything else)."""
+    """Every provisioning path is under /etc/ or /var/ (harness/lab.py refuses anything else)."""
     for p in render_customer(inv(dhcp="kea")).values():
         for f in p.files:
             assert f.path.startswith(("/etc/", "/var/", "/root/", "/home/")), f.path

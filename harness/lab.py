@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """The uniform lab: real hosts in network namespaces on one Linux machine (docs/lab.md).
 
-    lab/lab.py up        build the lab and a throwaway project + backend for the lab stack
-    lab/lab.py pulumi up --yes      run pulumi (in the controller namespace) on that project
-    lab/lab.py check     DHCP lease of every host, dig forward + reverse of every name
-    lab/lab.py status    what is running
-    lab/lab.py down      tear everything down (idempotent)
-    lab/lab.py demo      up -> pulumi up -> check -> down (also: lab/run)
+    python -m harness.lab up        build the lab and a throwaway project + backend for the lab stack
+    python -m harness.lab pulumi up --yes      run pulumi (in the controller namespace) on that project
+    python -m harness.lab check     DHCP lease of every host, dig forward + reverse of every name
+    python -m harness.lab status    what is running
+    python -m harness.lab down      tear everything down (idempotent)
+    python -m harness.lab demo      up -> pulumi up -> check -> down (also: lab/run)
 
 What the harness does and nothing more: namespaces, links, addresses, one
 sshd per host (own host key, throwaway deploy key), and the pinned host keys +
@@ -37,12 +37,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from harness.engine import copy_project
+from harness.engine import engine_env as _engine_env
 
-from ops.engine import copy_project  # noqa: E402
-from ops.engine import engine_env as _engine_env  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 LAB = ROOT / "lab"
 SHIMS = LAB / "shims"
@@ -642,6 +640,7 @@ def check(lab: Lab, out: Any = print) -> bool:
 
     inv = inventory.load(lab.inv_dir)
     dns = next(m for m in inv.machines.values() if "dns" in m.roles).nics[0].attachments[0].ipv4
+    assert dns, "the lab's DNS server has an IPv4 address (stacks/lab)"
     ok = True
     out("\n== DHCP: a real exchange from each host's eth0 (inventory MAC) ==")
     for name, h in sorted(lab.hosts.items()):
@@ -673,7 +672,9 @@ def check(lab: Lab, out: Any = print) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="lab/lab.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m harness.lab",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("--run-dir", default=str(LAB / ".run"))
     ap.add_argument("--keep", action="store_true", help="demo: leave the lab up at the end")
@@ -686,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
             lab.up()
             lab.init_stack()
             print(lab.status())
-            print("\nnext: lab/lab.py pulumi up --yes ; lab/lab.py check ; lab/lab.py down")
+            print("\nnext: python -m harness.lab pulumi up --yes ; ... check ; ... down")
         elif a.command == "down":
             lab.down()
             print("lab down")
@@ -720,7 +721,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0 if ok else 1
             finally:
                 if a.keep:
-                    print("\nlab left up; next: lab/lab.py check / pulumi preview --diff / down")
+                    print("\nlab left up; next: python -m harness.lab check / pulumi preview --diff / down")
                 else:
                     print("\n== lab down ==")
                     lab.down()

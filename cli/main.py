@@ -42,10 +42,10 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from . import edit
-from .build import load
-from .errors import InventoryError
-from .model import Inventory, Kind, Machine, State
+from inventory import edit
+from inventory.build import load
+from inventory.errors import InventoryError
+from inventory.model import Inventory, Kind, Machine, State
 
 
 class UsageError(Exception):
@@ -461,7 +461,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    from .cli_policy import RULES, check
+    from inventory.policy import RULES, check
 
     inv = load_with_progress(resolve_root(args), Progress(args.progress))
     found = check(inv)
@@ -473,7 +473,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from .cli_review import run_review
+    from .review import run_review
 
     return run_review(args)
 
@@ -728,7 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
-    from .cli_review import add_review_arguments
+    from .review import add_review_arguments
 
     p = sub.add_parser(
         "review",

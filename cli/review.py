@@ -33,7 +33,20 @@ GROUP_SUFFIXES = (
     ("-base", "base"),
 )
 #: a change under these paths can change every customer's resources
-CODE_PATHS = ("__main__.py", "Pulumi.yaml", "components/", "payloads/", "inventory/", "pyproject.toml")
+#: a change to any of these makes every stack's preview suspect: the program, every shipped
+#: package (the CLI and ops included: review itself is shipped code) and the policy pack
+CODE_PATHS = (
+    "__main__.py",
+    "Pulumi.yaml",
+    "pyproject.toml",
+    "policy/",
+    "cli/",
+    "components/",
+    "connectors/",
+    "inventory/",
+    "ops/",
+    "payloads/",
+)
 #: steps that leave a resource as it was
 NO_CHANGE = frozenset({"same", "read", "refresh", "discard"})
 
@@ -177,7 +190,7 @@ def git_changed_files(project: Path, base: str, uncommitted: bool) -> list[str]:
 
 def stacks_for(files: list[str], project: Path) -> tuple[list[str], list[str]]:
     """(stacks to preview, notes) for the changed ``files`` (relative to the project)."""
-    from .cli import UsageError, stack_inventory, stack_names
+    from .main import UsageError, stack_inventory, stack_names
 
     inv_of: dict[str, str] = {}
     for s in stack_names(project):
@@ -186,7 +199,7 @@ def stacks_for(files: list[str], project: Path) -> tuple[list[str], list[str]]:
         except UsageError:
             continue
     notes: list[str] = []
-    if any(f == p or f.startswith(p) for f in files for p in CODE_PATHS if not f.startswith("inventory/cli")):
+    if any(f == p or f.startswith(p) for f in files for p in CODE_PATHS):
         return sorted(inv_of), ["uniform's code changed: every stack is previewed"]
     out: set[str] = set()
     for f in files:
@@ -278,7 +291,7 @@ def add_review_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_review(args: argparse.Namespace) -> int:
-    from .cli import UsageError, find_project
+    from .main import UsageError, find_project
 
     project = Path(args.project).resolve() if args.project else find_project()
     pack = None if args.no_policy else Path(args.policy_pack or project / "policy").resolve()
