@@ -32,7 +32,6 @@ GROUP_SUFFIXES = (
     ("-hypervisor-files", "hypervisor"),
     ("-base", "base"),
 )
-#: a change under these paths can change every customer's resources
 #: a change to any of these makes every stack's preview suspect: the program, every shipped
 #: package (the CLI and ops included: review itself is shipped code) and the policy pack
 CODE_PATHS = (
