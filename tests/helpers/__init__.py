@@ -1,0 +1,1 @@
+"""What tests share: model factories, golden-case files, the daemon checkers."""
