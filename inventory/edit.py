@@ -26,7 +26,7 @@ from ruamel.yaml.tokens import CommentToken
 
 from .build import load
 from .errors import InventoryError, Problem, Reporter
-from .lifecycle import HOLDS_ADDRESSES, TRANSITIONS
+from .lifecycle import HOLDS_ADDRESSES, REMOVABLE, TRANSITIONS
 from .load import read
 from .macs import generate_mac, normalise_mac
 from .model import Inventory, State
@@ -515,10 +515,6 @@ def _keep_trailing_comment(doc: CommentedSeq, index: int) -> None:
         doc.ca.comment[1].append(
             CommentToken(rest.lstrip("\n") if not doc.ca.comment[1] else rest, CommentMark(0), None)
         )
-
-
-#: states in which a machine may be removed from the files without --force
-REMOVABLE = frozenset({State.PLANNED, State.RETIRED})
 
 
 def remove_machine(root: str | Path, name: str, *, force: bool = False) -> Inventory:

@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .lifecycle import DELIVERED, ON_HYPERVISOR, USES_CAPACITY
-from .model import Inventory, State
-
-#: states in which a machine must have every MAC and address pinned ("pin before active")
-MUST_BE_PINNED = frozenset({State.ACTIVE, State.OFFLINE, State.FAILED})
+from . import capacity
+from .lifecycle import DELIVERED, MUST_BE_PINNED, ON_HYPERVISOR
+from .model import Inventory
 
 
 @dataclass(frozen=True)
@@ -60,25 +58,23 @@ def hypervisor_capacity(inv: Inventory) -> list[Violation]:
     for hv in inv.machines.values():
         if "hypervisor" not in hv.roles:
             continue
-        vms = [v for v in inv.vms_on(hv.name) if v.state in USES_CAPACITY]
-        cores = sum(v.cores for v in vms)
-        mem = sum(v.memory_mib for v in vms)
-        if cores > hv.cores * c.cpu_overcommit:
+        u = capacity.of(inv, hv)
+        if u.over_cores:
             out.append(
                 Violation(
                     "hypervisor-capacity",
                     hv.name,
-                    f"VMs use {cores} cores; {hv.cores} cores x cpu overcommit {c.cpu_overcommit:g} "
-                    f"allows {hv.cores * c.cpu_overcommit:g}",
+                    f"VMs use {u.cores} cores; {hv.cores} cores x cpu overcommit {c.cpu_overcommit:g} "
+                    f"allows {u.cores_allowed:g}",
                 )
             )
-        if mem > hv.memory_mib * c.memory_overcommit:
+        if u.over_memory:
             out.append(
                 Violation(
                     "hypervisor-capacity",
                     hv.name,
-                    f"VMs use {mem} MiB memory; {hv.memory_mib} MiB x memory overcommit "
-                    f"{c.memory_overcommit:g} allows {hv.memory_mib * c.memory_overcommit:g}",
+                    f"VMs use {u.memory_mib} MiB memory; {hv.memory_mib} MiB x memory overcommit "
+                    f"{c.memory_overcommit:g} allows {u.memory_allowed_mib:g}",
                 )
             )
     return out

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import addresses, macs
+from .capacity import by_hypervisor, usage
 from .errors import Loc, Reporter
 from .lifecycle import TRANSITIONS, USES_CAPACITY
 from .load import RawInventory, RawMachine
@@ -81,6 +82,12 @@ class MachinePlan:
     history: list[State]
     nics: list[NicPlan]
     data: dict[str, Any]
+
+    @property
+    def hypervisor(self) -> str | None:
+        """The hypervisor a VM names (as written; checked by ``_hypervisors``)."""
+        hv = self.data.get("hypervisor")
+        return hv if self.kind is Kind.VM and isinstance(hv, str) else None
 
     def bad(self, rep: Reporter, loc: Loc, message: str) -> None:
         rep.add(self.raw.file, loc, message, self.name, self.raw.base)
@@ -438,24 +445,24 @@ def host_keys(cust: Customer, plans: list[MachinePlan], rep: Reporter) -> None:
 
 def capacity(plans: list[MachinePlan], cust: Customer, rep: Reporter) -> None:
     """Report overcommitted hypervisors (on the hypervisor)."""
-    by_hv: dict[str, list[MachinePlan]] = {}
-    for p in plans:
-        hv = p.data.get("hypervisor")
-        if p.kind is Kind.VM and hv is not None and p.state in USES_CAPACITY:
-            by_hv.setdefault(hv, []).append(p)
+    placed = by_hypervisor(plans)
     for h in plans:
-        vms = by_hv.get(h.name)
+        vms = placed.get(h.name)
         if not vms or "hypervisor" not in h.data.get("roles", []) or not h.cores:
             continue
-        cores = sum(v.cores for v in vms)
-        mem = sum(v.memory_mib for v in vms)
-        cap_c = h.cores * cust.cpu_overcommit
-        cap_m = h.memory_mib * cust.memory_overcommit
-        if cores > cap_c:
+        u = usage(h.name, h.cores, h.memory_mib, vms, cust.cpu_overcommit, cust.memory_overcommit)
+        if not u.vms:
+            continue
+        if u.over_cores:
             ratio = f"{cust.cpu_overcommit:g}"
-            msg = f"overcommitted: VMs use {cores} cores, capacity {h.cores} x {ratio} = {cap_c:g}"
+            msg = (
+                f"overcommitted: VMs use {u.cores} cores, capacity {h.cores} x {ratio} = {u.cores_allowed:g}"
+            )
             h.bad(rep, ("cores",), msg)
-        if mem > cap_m:
+        if u.over_memory:
             ratio = f"{cust.memory_overcommit:g}"
-            msg = f"overcommitted: VMs use {mem} MiB, capacity {h.memory_mib} MiB x {ratio} = {cap_m:g} MiB"
+            msg = (
+                f"overcommitted: VMs use {u.memory_mib} MiB, capacity {h.memory_mib} MiB x {ratio} "
+                f"= {u.memory_allowed_mib:g} MiB"
+            )
             h.bad(rep, ("memory",), msg)

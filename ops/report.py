@@ -31,8 +31,8 @@ import jinja2
 import netaddr
 
 import inventory
-from inventory import lifecycle
-from inventory.model import Inventory, Machine, Network, State
+from inventory import capacity, lifecycle
+from inventory.model import Inventory, Network, State
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -222,24 +222,20 @@ def build(inv: Inventory) -> Report:
                 name, net.domain, net.gateway4, net.gateway6, net.bridge, tuple(fams), len(on_net[name])
             )
         )
-    vms: dict[str, list[Machine]] = {}
-    for m in inv.machines.values():
-        if m.hypervisor:
-            vms.setdefault(m.hypervisor, []).append(m)
     hvs = []
     for hv in inv.machines.values():
         if "hypervisor" not in hv.roles:
             continue
-        mine = sorted(vms.get(hv.name, []), key=lambda v: v.name)
-        counted = [v for v in mine if v.state in lifecycle.USES_CAPACITY]
+        mine = sorted(inv.vms_on(hv.name), key=lambda v: v.name)
+        u = capacity.of(inv, hv)
         hvs.append(
             HypervisorRow(
                 name=hv.name,
                 state=hv.state.value,
                 cores=hv.cores,
                 memory_mib=hv.memory_mib,
-                cpu=_usage(sum(v.cores for v in counted), hv.cores * c.cpu_overcommit),
-                memory=_usage(sum(v.memory_mib for v in counted), hv.memory_mib * c.memory_overcommit),
+                cpu=_usage(u.cores, u.cores_allowed),
+                memory=_usage(u.memory_mib, u.memory_allowed_mib),
                 vms=tuple((v.name, v.state.value) for v in mine),
             )
         )
