@@ -13,9 +13,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from casefiles import case_dirs, customer_dir, load_case, load_minimal
 
 from payloads import render_customer, write_tree
+from tests.helpers.cases import case_dirs, customer_dir, load_case, load_minimal
 
 UPDATE = os.environ.get("UNIFORM_UPDATE_GOLDEN") == "1"
 

@@ -21,53 +21,18 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from payloads import MachinePayload, render_customer, write_tree
+from tests.helpers.cases import case_dirs, customer_dir, load_case
+from tests.helpers.daemons import PACKAGES, run, tool
+from tests.helpers.provision import inv as provision_inv
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "golden"))
-sys.path.insert(0, str(Path(__file__).parent))
-
-from casefiles import case_dirs, customer_dir, load_case  # noqa: E402
-from test_provision import inv as provision_inv  # noqa: E402
-
-from payloads import MachinePayload, render_customer, write_tree  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-PACKAGES = {
-    "cloud-init": "cloud-init",
-    "dnsmasq": "dnsmasq-base",
-    "kea-dhcp4": "kea-dhcp4-server",
-    "virt-xml-validate": "libvirt-clients",
-    "xmllint": "libxml2-utils",
-    "debconf-set-selections": "debconf",
-    "genisoimage": "genisoimage",
-    "xorriso": "xorriso",
-    "isoinfo": "genisoimage",
-}
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name) or next(
-        (p for d in ("/usr/sbin", "/sbin") if os.access(p := f"{d}/{name}", os.X_OK)), None
-    )
-    if path:
-        return path
-    msg = f"{name} not installed (Debian package {PACKAGES.get(name, '?')})"
-    if os.environ.get("UNIFORM_REQUIRE_DAEMONS") == "1":
-        pytest.fail(msg + " but UNIFORM_REQUIRE_DAEMONS=1")
-    pytest.skip(msg)
-
-
-def run(*argv: str, env: dict[str, str] | None = None) -> str:
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
-    out = p.stdout + p.stderr
-    assert p.returncode == 0, f"{' '.join(argv)} exited {p.returncode}:\n{out}"
-    return out
-
 
 Trees = dict[str, tuple[dict[str, MachinePayload], Path]]
 

@@ -9,53 +9,18 @@ providing them are listed in tools/debian-packages.txt.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from payloads import MachinePayload, render_customer, write_tree
+from tests.helpers.cases import case_dirs, customer_dir, load_case
+from tests.helpers.daemons import run, tool
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "golden"))
-
-from casefiles import case_dirs, customer_dir, load_case  # noqa: E402
-
-from payloads import MachinePayload, render_customer, write_tree  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-PACKAGES = {
-    "dnsmasq": "dnsmasq-base",
-    "named-checkzone": "bind9-utils",
-    "named-checkconf": "bind9-utils",
-    "kea-dhcp4": "kea-dhcp4-server",
-    "kea-dhcp6": "kea-dhcp6-server",
-    "virt-xml-validate": "libvirt-clients (+ libxml2-utils for xmllint)",
-    "xmllint": "libxml2-utils",
-}
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name) or next(
-        (p for d in ("/usr/sbin", "/sbin") if os.access(p := f"{d}/{name}", os.X_OK)), None
-    )
-    if path:
-        return path
-    msg = f"{name} not installed (Debian package {PACKAGES.get(name, '?')})"
-    if os.environ.get("UNIFORM_REQUIRE_DAEMONS") == "1":
-        pytest.fail(msg + " but UNIFORM_REQUIRE_DAEMONS=1")
-    pytest.skip(msg)
-
-
-def run(*argv: str) -> str:
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    out = p.stdout + p.stderr
-    assert p.returncode == 0, f"{' '.join(argv)} exited {p.returncode}:\n{out}"
-    return out
-
 
 _rendered: dict[str, tuple[dict[str, MachinePayload], Path]] = {}
 
@@ -73,10 +38,8 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str,
             except Exception:  # an invalid stack is the inventory tests' business
                 continue
         # ... and a few hundred machines in every service flavour (bench/payloads_bench.py)
-        spec = importlib.util.spec_from_file_location("payloads_bench", ROOT / "bench/payloads_bench.py")
-        assert spec and spec.loader
-        bench = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench)
+        from bench import payloads_bench as bench
+
         for dhcp in ("dnsmasq", "kea"):
             for dns in ("bind", "dnsmasq"):
                 invs[f"synthetic-{dhcp}-{dns}"] = bench.build(400, dhcp, dns)

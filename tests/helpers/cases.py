@@ -28,8 +28,7 @@ from inventory.model import (
     State,
 )
 
-HERE = Path(__file__).parent
-CASES = HERE / "cases"
+CASES = Path(__file__).resolve().parents[1] / "golden" / "cases"
 
 _UNIT = {"MiB": 1, "GiB": 1024, "TiB": 1024 * 1024}
 

@@ -1,0 +1,46 @@
+"""The real daemons' checkers, for tests/daemons: find a tool or skip (fail in CI), run it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+#: tool -> the Debian package that provides it (tools/debian-packages.txt)
+PACKAGES = {
+    "cloud-init": "cloud-init",
+    "dnsmasq": "dnsmasq-base",
+    "named-checkzone": "bind9-utils",
+    "named-checkconf": "bind9-utils",
+    "kea-dhcp4": "kea-dhcp4-server",
+    "kea-dhcp6": "kea-dhcp6-server",
+    "virt-xml-validate": "libvirt-clients (+ libxml2-utils for xmllint)",
+    "xmllint": "libxml2-utils",
+    "debconf-set-selections": "debconf",
+    "genisoimage": "genisoimage",
+    "xorriso": "xorriso",
+    "isoinfo": "genisoimage",
+}
+
+
+def tool(name: str) -> str:
+    """The path of ``name``; a missing tool skips, or fails with UNIFORM_REQUIRE_DAEMONS=1."""
+    path = shutil.which(name) or next(
+        (p for d in ("/usr/sbin", "/sbin") if os.access(p := f"{d}/{name}", os.X_OK)), None
+    )
+    if path:
+        return path
+    msg = f"{name} not installed (Debian package {PACKAGES.get(name, '?')})"
+    if os.environ.get("UNIFORM_REQUIRE_DAEMONS") == "1":
+        pytest.fail(msg + " but UNIFORM_REQUIRE_DAEMONS=1")
+    pytest.skip(msg)
+
+
+def run(*argv: str, env: dict[str, str] | None = None) -> str:
+    """Run ``argv``; its stdout+stderr, asserting exit 0."""
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, f"{' '.join(argv)} exited {p.returncode}:\n{out}"
+    return out
