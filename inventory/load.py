@@ -212,54 +212,49 @@ NETWORK = obj(
     }
 )
 
-#: installer settings (docs/provisioning.md); defaults are inventory.model.Provisioning's
+#: installer settings (docs/provisioning.md).  Absent keys stay None here: the defaults
+#: live in one place, inventory.model (validate.customer fills them in).
 PROVISIONING = obj(
     {
         "base_image": Field(STR),
-        "kernel": Field(STR, default="debian-installer/amd64/linux"),
-        "initrd": Field(STR, default="debian-installer/amd64/initrd.gz"),
-        "kernel_args": Field(STR, default=""),
-        "mirror": Field(STR, default="deb.debian.org"),
-        "mirror_directory": Field(STR, default="/debian"),
-        "suite": Field(STR, default="bookworm"),
-        "locale": Field(STR, default="en_US.UTF-8"),
-        "keymap": Field(STR, default="us"),
-        "timezone": Field(STR, default="Etc/UTC"),
+        "kernel": Field(STR),
+        "initrd": Field(STR),
+        "kernel_args": Field(STR),
+        "mirror": Field(STR),
+        "mirror_directory": Field(STR),
+        "suite": Field(STR),
+        "locale": Field(STR),
+        "keymap": Field(STR),
+        "timezone": Field(STR),
     }
 )
 
+#: customer.yaml.  Optional settings have no default here (None, or {} for a section):
+#: validate.customer fills them in from inventory.model's dataclasses, the one place
+#: that states a default.
 CUSTOMER = obj(
     {
         "customer": Field(STR, required=True),
         "domain": Field(STR, required=True),
-        "mac_prefix": Field(STR, default="52:54:00"),
-        "overcommit": Field(
-            obj({"cpu": Field(number(), default=4.0), "memory": Field(number(), default=1.0)}),
-            default=lambda: {"cpu": 4.0, "memory": 1.0},
-        ),
+        "mac_prefix": Field(STR),
+        "overcommit": Field(obj({"cpu": Field(number()), "memory": Field(number())}), default=dict),
         "services": Field(
-            obj(
-                {
-                    "dhcp": Field(string(("dnsmasq", "kea")), default="dnsmasq"),
-                    "dns": Field(string(("bind", "dnsmasq")), default="bind"),
-                }
-            ),
-            default=lambda: {"dhcp": "dnsmasq", "dns": "bind"},
+            obj({"dhcp": Field(string(("dnsmasq", "kea"))), "dns": Field(string(("bind", "dnsmasq")))}),
+            default=dict,
         ),
         "delivery": Field(
-            obj({"mode": Field(string(("local", "ssh")), default="local"), "local_root": Field(STR)}),
-            default=lambda: {"mode": "local", "local_root": None},
+            obj({"mode": Field(string(("local", "ssh"))), "local_root": Field(STR)}), default=dict
         ),
         "ssh": Field(
             obj(
                 {
-                    "user": Field(STR, default="root"),
-                    "port": Field(integer(1, 65535), default=22),
+                    "user": Field(STR),
+                    "port": Field(integer(1, 65535)),
                     "authorized_keys": Field(list_of(STR), default=list),
                     "host_keys": Field(map_of(STR), default=dict),
                 }
             ),
-            default=lambda: {"user": "root", "port": 22, "authorized_keys": [], "host_keys": {}},
+            default=dict,
         ),
         "networks": Field(map_of(NETWORK), default=dict),
         "provisioning": Field(PROVISIONING, default=dict),
@@ -364,7 +359,7 @@ def _parse(path: Path, rel: str, rep: Reporter) -> Any:
         return MISSING
 
 
-_CACHE_VERSION = 2  # 2: provisioning, boot_filename/boot_server
+_CACHE_VERSION = 3  # 2: provisioning, boot_filename/boot_server; 3: defaults from the model
 #: (rel path, machine base loc, checked data, machine name) for each machine in a file
 Entry = tuple[Loc, dict[str, Any], str | None]
 #: problems found in one file, as (machine, field, message, loc) -- the customer is added on use

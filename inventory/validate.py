@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from . import addresses, macs
 from .capacity import by_hypervisor, usage
@@ -102,16 +102,17 @@ def customer(raw: RawInventory, rep: Reporter) -> Customer:
     domain = d.get("domain") or f"{raw.customer}.invalid"
     if d.get("domain") is not None and not is_dns_name(domain):
         rep.add(f, ("domain",), f"invalid DNS domain {domain!r}")
-    prefix = d.get("mac_prefix", "52:54:00")
+    default = Customer(name=raw.customer, domain=domain)  # the model states every default
+    prefix = _given(d.get("mac_prefix"), default.mac_prefix)
     why = macs.prefix_problem(prefix)
     if why:
         rep.add(f, ("mac_prefix",), why)
-        prefix = "52:54:00"
+        prefix = default.mac_prefix
     prefix = prefix.lower()
-    oc = d.get("overcommit", {})
-    sv = d.get("services", {})
-    dl = d.get("delivery", {})
-    ssh = d.get("ssh", {})
+    oc = d.get("overcommit") or {}
+    sv = d.get("services") or {}
+    dl = d.get("delivery") or {}
+    ssh = d.get("ssh") or {}
     for i, key in enumerate(ssh.get("authorized_keys", [])):
         if key is not None and ("PRIVATE KEY" in key or not key.startswith(("ssh-", "ecdsa-", "sk-"))):
             rep.add(f, ("ssh", "authorized_keys", i), "not an OpenSSH public key")
@@ -120,23 +121,36 @@ def customer(raw: RawInventory, rep: Reporter) -> Customer:
         if "PRIVATE KEY" in key or not key.startswith(("ssh-", "ecdsa-", "sk-")):
             rep.add(f, ("ssh", "host_keys", host), "not an OpenSSH public key")
     return Customer(
-        provisioning=_provisioning(d.get("provisioning", {}), rep),
+        provisioning=_provisioning(d.get("provisioning") or {}, rep),
         name=raw.customer,
         domain=domain,
         mac_prefix=prefix,
-        cpu_overcommit=oc.get("cpu", 4.0),
-        memory_overcommit=oc.get("memory", 1.0),
-        services=Services(dhcp=sv.get("dhcp", "dnsmasq"), dns=sv.get("dns", "bind")),
+        cpu_overcommit=_given(oc.get("cpu"), default.cpu_overcommit),
+        memory_overcommit=_given(oc.get("memory"), default.memory_overcommit),
+        services=Services(
+            dhcp=_given(sv.get("dhcp"), default.services.dhcp),
+            dns=_given(sv.get("dns"), default.services.dns),
+        ),
         delivery=Delivery(
-            mode=dl.get("mode", "local"), local_root=dl.get("local_root") or f"out/{raw.customer}"
+            mode=_given(dl.get("mode"), default.delivery.mode),
+            # a customer's own directory under the default root, unless the file names one
+            local_root=dl.get("local_root") or f"{default.delivery.local_root}/{raw.customer}",
         ),
         ssh=Ssh(
-            user=ssh.get("user", "root"),
-            port=ssh.get("port", 22),
+            user=_given(ssh.get("user"), default.ssh.user),
+            port=_given(ssh.get("port"), default.ssh.port),
             authorized_keys=tuple(k for k in ssh.get("authorized_keys", []) if k is not None),
             host_keys=tuple(sorted(host_keys.items())),
         ),
     )
+
+
+T = TypeVar("T")
+
+
+def _given(value: T | None, default: T) -> T:
+    """The value written in the file, else the model's default (absent or bad values are None)."""
+    return default if value is None else value
 
 
 def _provisioning(p: dict[str, Any], rep: Reporter) -> Provisioning:
@@ -156,10 +170,10 @@ def _provisioning(p: dict[str, Any], rep: Reporter) -> Provisioning:
         rep.add(f, loc + ("base_image",), f"{image!r} is not a file name or an absolute path")
         image = None
     out["base_image"] = image
-    args = p.get("kernel_args") or ""
+    args = p.get("kernel_args") or d.kernel_args
     if any(c in args for c in "\n\r\"'\\"):
         rep.add(f, loc + ("kernel_args",), "kernel_args must be one line without quotes or backslashes")
-        args = ""
+        args = d.kernel_args
     out["kernel_args"] = args
     mirror = p.get("mirror") or d.mirror
     if not is_dns_name(mirror) and isinstance(addresses.parse_ip(mirror), str):
