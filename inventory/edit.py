@@ -30,6 +30,7 @@ from .lifecycle import HOLDS_ADDRESSES, REMOVABLE, TRANSITIONS
 from .load import read
 from .macs import generate_mac, normalise_mac
 from .model import Inventory, State
+from .pinning import unpinned_fields
 
 
 def _rt() -> YAML:
@@ -65,21 +66,12 @@ def unpinned(inv: Inventory) -> list[str]:
     """Every generated MAC and allocated (not EUI-64-derived) address of a non-retired machine.
 
     These are provisional until pinned; the policy is "pin before active"."""
-    out = []
-    for m in inv.machines.values():
-        if m.state not in HOLDS_ADDRESSES:
-            continue
-        for i, nic in enumerate(m.nics):
-            if not nic.mac_pinned:
-                out.append(f"{m.name}: nics[{i}].mac = {nic.mac}")
-            for j, a in enumerate(nic.attachments):
-                f = f"nics[{i}].networks[{j}]"
-                if a.ipv4 is not None and not a.ipv4_pinned:
-                    out.append(f"{m.name}: {f}.ipv4 = {a.ipv4}")
-                net = inv.networks[a.network]
-                if a.ipv6 is not None and not a.ipv6_pinned and not (net.ipv6 or "").endswith("/64"):
-                    out.append(f"{m.name}: {f}.ipv6 = {a.ipv6}")
-    return out
+    return [
+        f"{m.name}: {path} = {value}"
+        for m in inv.machines.values()
+        if m.state in HOLDS_ADDRESSES
+        for path, value in unpinned_fields(inv, m)
+    ]
 
 
 def pin(

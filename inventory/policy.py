@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from . import capacity
 from .lifecycle import DELIVERED, MUST_BE_PINNED, ON_HYPERVISOR
 from .model import Inventory
+from .pinning import unpinned_fields
 
 
 @dataclass(frozen=True)
@@ -30,16 +31,7 @@ def pinned_addresses(inv: Inventory) -> list[Violation]:
     for m in inv.machines.values():
         if m.state not in MUST_BE_PINNED:
             continue
-        loose = []
-        for i, nic in enumerate(m.nics):
-            if not nic.mac_pinned:
-                loose.append(f"nics[{i}].mac = {nic.mac}")
-            for j, a in enumerate(nic.attachments):
-                if a.ipv4 is not None and not a.ipv4_pinned:
-                    loose.append(f"nics[{i}].networks[{j}].ipv4 = {a.ipv4}")
-                net = inv.networks[a.network]
-                if a.ipv6 is not None and not a.ipv6_pinned and not (net.ipv6 or "").endswith("/64"):
-                    loose.append(f"nics[{i}].networks[{j}].ipv6 = {a.ipv6}")
+        loose = [f"{path} = {value}" for path, value in unpinned_fields(inv, m)]
         if loose:
             out.append(
                 Violation(
