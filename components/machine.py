@@ -4,8 +4,9 @@ Resources per machine (documented in README "Resources per machine"):
   * the ``uniform:machine:Machine`` component itself;
   * ``<name>-base``: its own files (hostname, hosts, networkd, keys), when its
     lifecycle state is delivered;
-  * one service component per role (DhcpServer, DnsServer, Hypervisor), each
-    with one ``<name>-<role>-files`` child.
+  * one service component per role (payloads/roles/: its type token, e.g.
+    ``uniform:services:DhcpServer``, comes from the role), each with one
+    ``<name>-<role>-files`` child.  Names come from payloads.roles.resource_name.
 A plain machine is two resources; a DHCP+DNS server is six.
 """
 
@@ -17,9 +18,10 @@ from typing import Any
 import pulumi
 
 from inventory.model import Machine as MachineModel
+from payloads.roles import BASE, ROLES, component_name, resource_name
 
 from .delivery import Files
-from .services import SERVICE_COMPONENTS, ServiceArgs
+from .services import Service, ServiceArgs
 
 
 @dataclass
@@ -48,11 +50,11 @@ class Machine(pulumi.ComponentResource):
         m = args.machine
         child = pulumi.ResourceOptions(parent=self)
 
-        if args.target is not None and "base" in args.groups:
-            base = args.groups["base"]
+        if args.target is not None and BASE.name in args.groups:
+            base = args.groups[BASE.name]
             Files(
-                f"{name}-base",
-                group="base",
+                resource_name(name, BASE.name),
+                group=BASE.name,
                 target=args.target,
                 files=base.files,
                 reload=base.reload,
@@ -61,12 +63,14 @@ class Machine(pulumi.ComponentResource):
             )
         # Each role's files are their own resource, so a DHCP change shows in
         # review as "dhcp changed on ns1", not as a change to the whole host.
-        for role, component in SERVICE_COMPONENTS.items():
+        for role in ROLES:
             if role in m.roles:
-                component(
-                    f"{name}-{role}",
+                Service(
+                    component_name(name, role),
                     ServiceArgs(
                         machine=m.name,
+                        role=role,
+                        files_name=resource_name(name, role),
                         group=args.groups.get(role),
                         target=args.target,
                         private_key=args.private_key,

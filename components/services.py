@@ -1,8 +1,10 @@
-"""Service components: the DHCP server, the DNS server and the hypervisor roles.
+"""The service component: one class for every role (DHCP server, DNS server, hypervisor...).
 
-Each is a role on an ordinary Machine, and each carries exactly one delivery
-resource, ``<name>-files``, holding the role's files and its reload command
-(dnsmasq/Kea/BIND reload, ``virsh define`` of the VMs placed on it).
+A role is a module in payloads/roles/; its component's Pulumi type token comes
+from there (``uniform:services:DhcpServer`` ...), so adding a role adds no class
+here.  Each carries exactly one delivery resource, ``<machine>-<role>-files``,
+holding the role's files and its reload commands (dnsmasq/Kea/BIND reload,
+``virsh define`` of the VMs placed on it).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pulumi
+
+from payloads.roles import ROLES
 
 from .delivery import Files
 
@@ -21,22 +25,24 @@ if TYPE_CHECKING:
 @dataclass
 class ServiceArgs:
     machine: str
+    role: str  # a key of payloads.roles.ROLES
+    files_name: str  # the delivery resource's name: payloads.roles.resource_name(<machine>, role)
     group: FileGroup | None  # None when the machine's state is not delivered
     target: dict[str, Any] | None
     private_key: pulumi.Input[str] | None = None
 
 
-class _Service(pulumi.ComponentResource):
-    TOKEN = ""
-    ROLE = ""
+class Service(pulumi.ComponentResource):
+    """A machine's component for one role (named by payloads.roles.component_name)."""
 
     def __init__(self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(self.TOKEN, name, None, opts)
+        role = ROLES[args.role]
+        super().__init__(role.component, name, None, opts)
         files = 0
         if args.group is not None and args.target is not None:
             Files(
-                f"{name}-files",
-                group=self.ROLE,
+                args.files_name,
+                group=role.name,
                 target=args.target,
                 files=args.group.files,
                 reload=args.group.reload,
@@ -46,27 +52,3 @@ class _Service(pulumi.ComponentResource):
             files = len(args.group.files)
         self.files = pulumi.Output.from_input(files)
         self.register_outputs({"machine": args.machine, "files": files})
-
-
-class DhcpServer(_Service):
-    TOKEN = "uniform:services:DhcpServer"
-    ROLE = "dhcp"
-
-
-class DnsServer(_Service):
-    TOKEN = "uniform:services:DnsServer"
-    ROLE = "dns"
-
-
-class Hypervisor(_Service):
-    """The VM definitions (libvirt domain XML, disk creation) of the VMs placed on this machine."""
-
-    TOKEN = "uniform:services:Hypervisor"
-    ROLE = "hypervisor"
-
-
-SERVICE_COMPONENTS: dict[str, type[_Service]] = {
-    "dhcp": DhcpServer,
-    "dns": DnsServer,
-    "hypervisor": Hypervisor,
-}

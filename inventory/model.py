@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 
 class Kind(str, Enum):  # noqa: UP042
@@ -117,7 +118,9 @@ class Services:
 @dataclass(frozen=True)
 class Delivery:
     mode: str = "local"  # "local" | "ssh"
-    local_root: str = "out"  # local mode: directory (relative to the project) receiving payload trees
+    #: local mode: directory (relative to the project) receiving payload trees; a customer that
+    #: names none gets <this default>/<customer>
+    local_root: str = "out"
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,19 @@ class Inventory:
         return f"{machine.name}.{self.customer.domain}"
 
     def vms_on(self, hypervisor: str) -> list[Machine]:
-        return [m for m in self.machines.values() if m.hypervisor == hypervisor]
+        """The VMs placed on ``hypervisor`` (any state), sorted by name."""
+        return list(self._vms_by_hypervisor.get(hypervisor, ()))
+
+    @cached_property
+    def _vms_by_hypervisor(self) -> dict[str, tuple[Machine, ...]]:
+        # Built once per Inventory: render asks for every hypervisor, and a scan per call
+        # is quadratic at 10,000 machines.  An Inventory is never mutated (dataclasses.replace
+        # makes a new one, with an empty cache), so the index cannot go stale.
+        out: dict[str, list[Machine]] = {}
+        for m in self.machines.values():
+            if m.hypervisor is not None:
+                out.setdefault(m.hypervisor, []).append(m)
+        return {hv: tuple(sorted(vms, key=lambda m: m.name)) for hv, vms in out.items()}
 
     def with_role(self, role: str) -> list[Machine]:
         return [m for m in self.machines.values() if role in m.roles]

@@ -1,23 +1,28 @@
 """Config payloads: every file a machine or service needs, rendered from the inventory.
 
-Pure Python (no Pulumi): components/ delivers what this package renders.
-See docs/payloads.md.
+Pure Python (no Pulumi): components/ delivers what this package renders.  Each
+delivery group (the machine's own "base" files and one per role) is a module in
+payloads/roles/, listed once in its registry.  See docs/payloads.md.
 """
 
 from __future__ import annotations
 
-from .render import bind_zones, render_customer, render_machine, vm_uuid, zone_serial
-from .tree import write_tree
-from .types import RELOAD_COMMANDS, MachinePayload, PayloadFile
+from .render import render_customer, render_machine
+from .roles import GROUPS, RELOAD_COMMANDS, ROLE_NAMES, ROLES
+from .roles.dns import bind_zones, zone_serial
+from .roles.hypervisor import vm_uuid
+from .types import MachinePayload, PayloadFile
 
 __all__ = [
+    "GROUPS",
     "RELOAD_COMMANDS",
+    "ROLES",
+    "ROLE_NAMES",
     "MachinePayload",
     "PayloadFile",
     "bind_zones",
     "render_customer",
     "render_machine",
     "vm_uuid",
-    "write_tree",
     "zone_serial",
 ]

@@ -8,6 +8,8 @@ from typing import Any
 import jinja2
 
 TEMPLATES = Path(__file__).parent / "templates"
+#: each role's templates, as ``<group>/<file>.j2`` (payloads/roles/templates/<group>/)
+ROLE_TEMPLATES = Path(__file__).parent / "roles" / "templates"
 
 
 def _autoescape(name: str | None) -> bool:
@@ -15,7 +17,7 @@ def _autoescape(name: str | None) -> bool:
 
 
 ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+    loader=jinja2.FileSystemLoader([str(TEMPLATES), str(ROLE_TEMPLATES)]),
     undefined=jinja2.StrictUndefined,
     autoescape=_autoescape,
     keep_trailing_newline=True,
@@ -28,7 +30,7 @@ _compiled: dict[str, jinja2.Template] = {}
 
 
 def render(template: str, **ctx: Any) -> str:
-    """Render ``templates/<template>`` (compiled once per process).
+    """Render ``templates/<template>`` or ``roles/templates/<template>`` (compiled once per process).
 
     Equivalent to ``Template.render(**ctx)`` but with a *shared* context: the
     variables dict is used as is instead of being merged with the environment

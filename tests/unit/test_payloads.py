@@ -29,11 +29,10 @@ from payloads import (
     bind_zones,
     render_customer,
     render_machine,
-    write_tree,
     zone_serial,
 )
 from payloads._net import reverse_zone
-from payloads.render import _subnet_ids
+from payloads.roles.dhcp import _subnet_ids
 from tests.helpers.models import KEY, base, inventory, machine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_public_api() -> None:
     for name in ("PayloadFile", "MachinePayload", "RELOAD_COMMANDS", "render_machine", "render_customer"):
         assert name in payloads.__all__
-    assert "write_tree" in payloads.__all__
+    assert "write_tree" not in payloads.__all__  # a local tree is a connector: connectors.local
 
 
 def test_no_pulumi_import() -> None:
@@ -346,6 +345,8 @@ def test_vm_uuid_deterministic() -> None:
 
 
 def test_write_tree(tmp_path: Path) -> None:
+    from connectors.local import write_tree
+
     out = render_customer(base())
     written = write_tree(out, tmp_path)
     assert written == sorted(written)
@@ -412,7 +413,7 @@ def test_manifest_is_plain_json_dumps() -> None:
 
 
 def test_kea_json_reservations_one_per_line() -> None:
-    from payloads.render import _json, _Reservations
+    from payloads.roles.dhcp import _json, _Reservations
 
     obj = {
         "b": [{"reservations": _Reservations(['{"a": 1}', '{"a": 2}']), "z": 1}],
