@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .exitcodes import Exit, UsageError
+from .select import find_project, stack_inventory, stack_names
+
 MACHINE_TYPE = "uniform:machine:Machine"
 DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
 #: delivery resource name suffix -> payload group
@@ -189,8 +192,6 @@ def git_changed_files(project: Path, base: str, uncommitted: bool) -> list[str]:
 
 def stacks_for(files: list[str], project: Path) -> tuple[list[str], list[str]]:
     """(stacks to preview, notes) for the changed ``files`` (relative to the project)."""
-    from .main import UsageError, stack_inventory, stack_names
-
     inv_of: dict[str, str] = {}
     for s in stack_names(project):
         try:
@@ -289,9 +290,7 @@ def add_review_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="the summaries as JSON")
 
 
-def run_review(args: argparse.Namespace) -> int:
-    from .main import UsageError, find_project
-
+def cmd_review(args: argparse.Namespace) -> int:
     project = Path(args.project).resolve() if args.project else find_project()
     pack = None if args.no_policy else Path(args.policy_pack or project / "policy").resolve()
     if pack is not None and not (pack / "PulumiPolicy.yaml").is_file():
@@ -313,7 +312,7 @@ def run_review(args: argparse.Namespace) -> int:
         print(f"note: {n}", file=sys.stderr)
     if not stacks:
         print("no stack touched by this change")
-        return 0
+        return Exit.OK
     failed = 0
     results: dict[str, Any] = {}
     for stack in stacks:
@@ -335,4 +334,4 @@ def run_review(args: argparse.Namespace) -> int:
             print(format_summary(stack, s))
     if args.json:
         print(json.dumps(results, indent=2))
-    return 1 if failed else 0
+    return Exit.PROBLEMS if failed else Exit.OK

@@ -1,6 +1,6 @@
 """One self-contained HTML page per customer: networks, machines, hypervisors, lifecycle.
 
-    python -m ops report stacks/acme /tmp/acme.html
+    uniform report -C acme -o /tmp/acme.html      (cli/ops_commands.py)
 
 The page carries everything inline (CSS, a few lines of JS for the sortable
 table, SVG bars): it fetches nothing and opens from a file: URL, a mail
@@ -21,18 +21,16 @@ Figures:
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import netaddr
 
-import inventory
 from inventory import capacity, lifecycle
 from inventory.model import Inventory, Network, State
+from inventory.units import format_mib
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -257,15 +255,6 @@ def build(inv: Inventory) -> Report:
     )
 
 
-def _mib(value: float) -> str:
-    """Memory for people: 4096 -> '4 GiB', 1536 -> '1.5 GiB', 512 -> '512 MiB'."""
-    if value >= 1024 * 1024:
-        return f"{value / (1024 * 1024):.3g} TiB"
-    if value >= 1024:
-        return f"{value / 1024:.4g} GiB"
-    return f"{value:.4g} MiB"
-
-
 def _big(n: int) -> str:
     """Address counts: exact up to a million, powers of two beyond (an IPv6 /64 is 2^64)."""
     if n < 1_000_000:
@@ -288,7 +277,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["mib"] = _mib
+    env.filters["mib"] = format_mib
     env.filters["big"] = _big
     env.filters["ratio"] = _ratio
     return env
@@ -306,33 +295,3 @@ def render_report(report: Report) -> str:
         delivered=sorted(s.value for s in lifecycle.DELIVERED),
         uses_capacity=sorted(s.value for s in lifecycle.USES_CAPACITY),
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="uniform report",
-        description="Write one self-contained HTML page about a customer's inventory.",
-    )
-    ap.add_argument("customer_dir", help="the customer's inventory directory, e.g. stacks/acme")
-    ap.add_argument("out", help="the HTML file to write ('-' for stdout)")
-    a = ap.parse_args(argv)
-    try:
-        inv = inventory.load(a.customer_dir)
-    except inventory.InventoryError as e:
-        print(e, file=sys.stderr)  # every problem, one per line
-        return 1
-    page = render(inv)
-    if a.out == "-":
-        sys.stdout.write(page)
-    else:
-        out = Path(a.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(page, encoding="utf-8")
-        tmp.replace(out)
-        print(f"{out}: {len(page.encode()):,} bytes, {len(inv.machines)} machines", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Drift check: do the hosts hold exactly the files the inventory renders?
 
-    python -m ops verify stacks/acme [--identity KEY] [--jobs 8] [--json]
+    uniform verify -C acme [--identity KEY] [--jobs 8] [--json]      (cli/ops_commands.py)
 
 For every machine whose payload is delivered (`inventory.lifecycle.DELIVERED`)
 the expected files are `payloads.render_customer(inv)`.  Each host is read in
@@ -16,10 +16,9 @@ of every path those manifests name.  Per host it lists
 * unexpected  a file the host's manifests record as delivered (or a manifest
               in manifest.d) that is no longer expected, and still there
 
-Exit status (bits, for CI and cron): 0 clean; 1 drift; 2 a host could not be
-verified (unreachable, no pinned host key, timed out, remote error); 3 both;
-4 usage error or invalid inventory.  An unreachable host is reported and the
-others are still checked.
+``check_hosts`` returns one ``HostResult`` per host; the command line turns them into
+its exit status (docs/cli.md).  An unreachable host is reported and the others are
+still checked.
 
 With `delivery.mode: local` the same comparison runs on the local tree
 (`<local_root>/<machine>/...`, or `--local-root`), without SSH.
@@ -27,12 +26,9 @@ With `delivery.mode: local` the same comparison runs on the local tree
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import shlex
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,9 +36,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-import inventory
 import payloads
 from connectors.ssh import known_hosts_line as _known_hosts_line
 from connectors.ssh import ssh_options
@@ -50,11 +45,6 @@ from inventory import lifecycle
 from inventory.model import Inventory
 
 MANIFEST_DIR = "/etc/uniform/manifest.d/"
-
-EXIT_CLEAN = 0
-EXIT_DRIFT = 1
-EXIT_UNVERIFIED = 2
-EXIT_USAGE = 4
 
 CONNECT_TIMEOUT = 10  # seconds: ssh ConnectTimeout
 HOST_TIMEOUT = 60  # seconds: the whole session of one host, connection included
@@ -293,16 +283,6 @@ def compare(machine: str, address: str, expected: dict[str, Expected], obs: Obse
     return HostResult(machine, address, tuple(missing), tuple(changed), tuple(unexpected))
 
 
-def exit_code(results: Iterable[HostResult]) -> int:
-    code = EXIT_CLEAN
-    for r in results:
-        if r.status == "drift":
-            code |= EXIT_DRIFT
-        elif r.status == "unreachable":
-            code |= EXIT_UNVERIFIED
-    return code
-
-
 # ---------------------------------------------------------------- ssh
 
 
@@ -377,34 +357,17 @@ def verify_local(t: Target, root: Path) -> HostResult:
 # ---------------------------------------------------------------- running it
 
 
-class Progress:
-    """`[done/total] host status (time)` on stderr: one rewritten line on a terminal, else a line each."""
-
-    def __init__(self, total: int, stream: TextIO, enabled: bool = True) -> None:
-        self.total, self.done, self.stream, self.enabled = total, 0, stream, enabled
-        self.tty = enabled and stream.isatty()
-        self.lock = threading.Lock()
-
-    def update(self, r: HostResult) -> None:
-        if not self.enabled:
-            return
-        with self.lock:
-            self.done += 1
-            msg = f"[{self.done}/{self.total}] {r.machine}: {r.status} ({r.seconds:.1f}s)"
-            if self.tty:
-                self.stream.write("\r\033[K" + msg + ("\n" if self.done == self.total else ""))
-            else:
-                self.stream.write(msg + "\n")
-            self.stream.flush()
-
-
 def run(
     tgts: list[Target],
     check: Callable[[Target], HostResult],
     jobs: int = JOBS,
-    progress: Progress | None = None,
+    progress: Callable[[int, int, HostResult], None] | None = None,
 ) -> list[HostResult]:
-    """``check`` every target, at most ``jobs`` at a time; results sorted by machine."""
+    """``check`` every target, at most ``jobs`` at a time; results sorted by machine.
+
+    ``progress(done, total, result)`` is called for each result as it arrives, one call at a time."""
+    lock = threading.Lock()
+    done = [0]
 
     def one(t: Target) -> HostResult:
         try:
@@ -412,7 +375,9 @@ def run(
         except Exception as e:  # a bug or an OS error on one host must not hide the others
             r = HostResult(t.machine, str(t.host), error=f"{type(e).__name__}: {e}")
         if progress:
-            progress.update(r)
+            with lock:
+                done[0] += 1
+                progress(done[0], len(tgts), r)
         return r
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -439,79 +404,24 @@ def format_text(customer: str, results: list[HostResult], seconds: float) -> str
     return "\n".join(lines) + "\n"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # usage errors exit 4, not argparse's 2 (= unreachable)
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+def check_hosts(
+    inv: Inventory,
+    *,
+    ssh: SshOptions | None = None,
+    local_root: Path | None = None,
+    user: str | None = None,
+    port: int | None = None,
+    machines: Iterable[str] = (),
+    jobs: int = JOBS,
+    progress: Callable[[int, int, HostResult], None] | None = None,
+) -> list[HostResult]:
+    """Verify every delivered machine of ``inv`` (``machines``: only these), sorted by name.
 
-
-def main(argv: list[str] | None = None) -> int:
-    ap = _Parser(
-        prog="uniform verify",
-        description="Compare every delivered host's files with what the inventory renders.",
-        epilog="exit status: 0 clean, 1 drift, 2 host(s) not verified (unreachable), 3 both, "
-        "4 usage error or invalid inventory",
-    )
-    ap.add_argument("customer_dir", help="the customer's inventory directory, e.g. stacks/acme")
-    ap.add_argument(
-        "-i",
-        "--identity",
-        help="private key file for ssh, '-' to read the key from stdin (default: ssh's own keys/agent)",
-    )
-    ap.add_argument("-j", "--jobs", type=int, default=JOBS, help=f"hosts checked at once (default {JOBS})")
-    ap.add_argument("--user", help="ssh user (default: customer.yaml ssh.user)")
-    ap.add_argument("--port", type=int, help="ssh port (default: customer.yaml ssh.port)")
-    ap.add_argument(
-        "--connect-timeout", type=int, default=CONNECT_TIMEOUT, help="ConnectTimeout (default %(default)s)"
-    )
-    ap.add_argument(
-        "--timeout", type=float, default=HOST_TIMEOUT, help="seconds per host, all in (default %(default)s)"
-    )
-    ap.add_argument("--machine", action="append", default=[], help="only this machine (repeatable)")
-    ap.add_argument("--local-root", help="delivery.mode local: the tree to check (default: its local_root)")
-    ap.add_argument("--json", action="store_true", help="machine-readable result on stdout")
-    ap.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    a = ap.parse_args(argv)
-    if a.jobs < 1 or a.connect_timeout < 1 or a.timeout <= 0:
-        ap.error("--jobs, --connect-timeout and --timeout must be positive")
-    if a.identity and a.identity != "-" and not os.path.isfile(a.identity):
-        ap.error(f"--identity {a.identity}: no such file")
-    try:
-        inv = inventory.load(a.customer_dir)
-    except inventory.InventoryError as e:
-        print(e, file=sys.stderr)
-        return EXIT_USAGE
-    unknown = sorted(set(a.machine) - set(inv.machines))
-    if unknown:
-        ap.error(f"--machine: not in the inventory: {', '.join(unknown)}")
-    tgts = targets(inv, user=a.user, port=a.port, only=a.machine)
-    start = time.monotonic()
-    progress = Progress(len(tgts), sys.stderr, enabled=not a.quiet)
+    With ``delivery.mode: local`` the tree under ``local_root`` (default: the customer's
+    ``delivery.local_root``) is read, else each host over ssh with ``ssh``'s options."""
+    tgts = targets(inv, user=user, port=port, only=machines)
     if inv.customer.delivery.mode == "local":
-        root = Path(a.local_root or inv.customer.delivery.local_root)
-        results = run(tgts, lambda t: verify_local(t, root), jobs=a.jobs, progress=progress)
-    else:
-        with tempfile.TemporaryDirectory(prefix="uniform-verify-key-") as keydir:
-            identity = a.identity
-            if identity == "-":
-                # e.g. `pulumi config get uniform:sshPrivateKey | ... --identity -`: the key
-                # lives in a 0600 file only while verify runs, as delivery keeps it
-                key = sys.stdin.read()
-                keyfile = Path(keydir) / "id"
-                keyfile.touch(mode=0o600)
-                keyfile.write_text(key if key.endswith("\n") else key + "\n")
-                identity = str(keyfile)
-            opts = SshOptions(identity=identity, connect_timeout=a.connect_timeout, host_timeout=a.timeout)
-            results = run(tgts, lambda t: verify_ssh(t, opts), jobs=a.jobs, progress=progress)
-    seconds = time.monotonic() - start
-    code = exit_code(results)
-    if a.json:
-        doc = {"customer": inv.customer.name, "exit": code, "hosts": [r.as_dict() for r in results]}
-        print(json.dumps(doc, indent=2, sort_keys=True))
-    else:
-        sys.stdout.write(format_text(inv.customer.name, results, seconds))
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        root = Path(local_root or inv.customer.delivery.local_root)
+        return run(tgts, lambda t: verify_local(t, root), jobs=jobs, progress=progress)
+    opts = ssh or SshOptions()
+    return run(tgts, lambda t: verify_ssh(t, opts), jobs=jobs, progress=progress)

@@ -1,13 +1,11 @@
 """ops.report: the figures (checked against an independent count with ipaddress), the page
-(self-contained, escaped, deterministic) and the command."""
+(self-contained, escaped, deterministic). The command, `uniform report`, is tested in
+tests/unit/test_cli_ops.py."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import shutil
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -188,38 +186,3 @@ def test_lifecycle_states_in_order() -> None:
     rep = R.build(load("acme"))
     assert [s for s, _, _ in rep.lifecycle] == [s.value for s in State]
     assert sum(c for _, c, _ in rep.lifecycle) == len(rep.machines)
-
-
-# ---------------------------------------------------------------- the command
-
-
-def test_main_writes_the_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "sub" / "acme.html"
-    assert R.main([str(ROOT / "stacks" / "acme"), str(out)]) == 0
-    assert out.read_text() == R.render(load("acme"))
-    assert "7 machines" in capsys.readouterr().err
-    assert not list(out.parent.glob(".*tmp"))
-    assert R.main([str(ROOT / "stacks" / "demo"), "-"]) == 0
-    assert capsys.readouterr().out == R.render(load("demo"))
-
-
-def test_main_invalid_inventory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bad = tmp_path / "demo"
-    shutil.copytree(ROOT / "stacks" / "demo", bad)
-    (bad / "customer.yaml").write_text((bad / "customer.yaml").read_text() + "colour: blue\n")
-    assert R.main([str(bad), str(tmp_path / "x.html")]) == 1
-    assert "unknown key 'colour'" in capsys.readouterr().err
-    assert not (tmp_path / "x.html").exists()
-
-
-def test_python_dash_m(tmp_path: Path) -> None:
-    out = tmp_path / "demo.html"
-    proc = subprocess.run(
-        [sys.executable, "-m", "ops", "report", str(ROOT / "stacks" / "demo"), str(out)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert out.read_text() == R.render(load("demo"))

@@ -1,14 +1,11 @@
 """ops.verify without a network: the comparison, the host script's answer, the ssh
-command line, the runner and the CLI (local trees, and a stand-in `ssh` that runs the
-host script on this machine)."""
+command line and the runner (with a stand-in `ssh` that runs the host script on this machine).
+The command, `uniform verify`, is tested in tests/unit/test_cli_ops.py."""
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import shutil
-import stat
 import sys
 import threading
 import time
@@ -125,17 +122,6 @@ def test_unrecorded_extra_files_are_not_unexpected() -> None:
     files = {p: (e.sha256, e.mode) for p, e in EXPECTED.items()}
     files["/etc/passwd"] = (SHA_A, 0o644)
     assert cmp(obs(files, {"base.json": manifest("/etc/hostname")})).status == "clean"
-
-
-def test_exit_codes() -> None:
-    clean = V.HostResult("a", "x")
-    drift = V.HostResult("b", "x", missing=("/etc/hostname",))
-    down = V.HostResult("c", "x", error="ssh failed")
-    assert V.exit_code([]) == 0
-    assert V.exit_code([clean]) == 0
-    assert V.exit_code([clean, drift]) == 1
-    assert V.exit_code([clean, down]) == 2
-    assert V.exit_code([drift, down, clean]) == 3
 
 
 # ---------------------------------------------------------------- the host's answer
@@ -348,75 +334,15 @@ def test_run_bounded_parallelism_and_sorted() -> None:
             raise RuntimeError("boom")
         return V.HostResult(t.machine, "x")
 
-    buf = io.StringIO()
-    results = V.run(list(reversed(tgts)), check, jobs=3, progress=V.Progress(len(tgts), buf))
+    seen: list[tuple[int, int, str]] = []
+    results = V.run(
+        list(reversed(tgts)), check, jobs=3, progress=lambda n, total, r: seen.append((n, total, r.machine))
+    )
     assert peak[0] <= 3
     assert [r.machine for r in results] == [t.machine for t in tgts]
     assert results[7].status == "unreachable" and "RuntimeError: boom" in (results[7].error or "")
-    lines = buf.getvalue().splitlines()
-    assert len(lines) == 20 and lines[-1].startswith("[20/20] ")
-
-
-# ---------------------------------------------------------------- the command (local trees)
-
-
-def demo_tree(tmp_path: Path) -> tuple[inventory.Inventory, Path]:
-    inv = inventory.load(ROOT / "stacks" / "demo")
-    out = tmp_path / "out"
-    payloads.write_tree(payloads.render_customer(inv), out)
-    return inv, out
-
-
-def test_main_local_clean_then_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    inv, out = demo_tree(tmp_path)
-    args = [str(ROOT / "stacks" / "demo"), "--local-root", str(out), "-q"]
-    assert V.main(args) == 0
-    text = capsys.readouterr().out
-    assert text.startswith("verify demo: 4 host(s): 4 clean, 0 drifted, 0 unreachable")
-    (out / "web1/etc/hosts").write_text("changed\n")
-    os.chmod(out / "web2/etc/hostname", 0o600)
-    assert V.main(args) == 1
-    text = capsys.readouterr().out
-    assert "web1: DRIFT" in text and "  changed     /etc/hosts (content)" in text
-    assert "  changed     /etc/hostname (mode 0600, expected 0644)" in text
-    assert V.main([*args, "--json"]) == 1
-    doc = json.loads(capsys.readouterr().out)
-    assert doc["exit"] == 1
-    hosts = {h["machine"]: h for h in doc["hosts"]}
-    assert hosts["web1"]["changed"] == [{"path": "/etc/hosts", "detail": "content"}]
-    assert hosts["hv1"]["status"] == "clean"
-    assert stat.S_IMODE(os.stat(out / "web2/etc/hostname").st_mode) == 0o600  # verify never writes
-
-
-def test_main_usage_and_inventory_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as e:
-        V.main([str(ROOT / "stacks" / "demo"), "--jobs", "0"])
-    assert e.value.code == 4
-    with pytest.raises(SystemExit) as e:
-        V.main([str(ROOT / "stacks" / "demo"), "--machine", "nosuch"])
-    assert e.value.code == 4
-    bad = tmp_path / "bad"
-    shutil.copytree(ROOT / "stacks" / "demo", bad)
-    (bad / "customer.yaml").write_text((bad / "customer.yaml").read_text() + "colour: blue\n")
-    assert V.main([str(bad)]) == 4
-    assert "colour" in capsys.readouterr().err
-
-
-def test_python_dash_m_entry_point(tmp_path: Path) -> None:
-    import subprocess
-
-    inv, out = demo_tree(tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "ops", "verify", str(ROOT / "stacks" / "demo"), "--local-root", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "[4/4]" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "ops"], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert proc.returncode == 4 and "usage" in proc.stderr
+    assert [(n, total) for n, total, _ in seen] == [(n, 20) for n in range(1, 21)]
+    assert sorted(m for _, _, m in seen) == [t.machine for t in tgts]
 
 
 def test_decommissioning_machine_is_not_verified(tmp_path: Path) -> None:
