@@ -1,11 +1,11 @@
 """uniform side by side with Ansible and cdist: the same files to N lab hosts over real SSH.
 
     sudo bench/peers/setup-venvs.sh                      # once: ansible-core 2.19, cdist 7.0.0 venvs
-    sudo .venv/bin/python bench/compare.py --hosts 10 50 --runs 3 [--tools uniform ansible cdist]
+    sudo .venv/bin/python -m bench.compare --hosts 10 50 --runs 3 [--tools uniform ansible cdist]
         [--peer-runs K]   ansible/cdist do only K runs (uniform always --runs)
         [--budget MIN]    skip a peer's later runs that would end after MIN minutes (25)
-    sudo .venv/bin/python bench/compare.py --profile --hosts 50      where uniform's rerun goes
-    .venv/bin/python bench/compare.py --summarize bench/results/compare-*.jsonl
+    sudo .venv/bin/python -m bench.compare --profile --hosts 50      where uniform's rerun goes
+    .venv/bin/python -m bench.compare --summarize bench/results/compare-*.jsonl
 
 For each N: a lab (harness/lab.py) of N hosts -- network namespaces with private
 /etc, /root, /var and their own sshd -- for a generated customer "benchpeers"
@@ -38,6 +38,7 @@ and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -50,14 +51,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import inventory
+import payloads
+from harness import lab as L
 
-import inventory  # noqa: E402
-import payloads  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 PEERS = ROOT / "bench" / "peers"
 VENVS = ROOT / ".tools" / "bench-venvs"
@@ -68,15 +68,6 @@ NETWORK = "/etc/systemd/network/10-eth0.network"
 FILES = ("/etc/hostname", "/etc/hosts", NETWORK, SERVICE)
 SCENARIOS = ("first", "noop", "one")
 ALL_TOOLS = ("uniform", "uniform-nockpt", "ansible", "cdist")
-
-
-def _lab_module() -> ModuleType:
-    import harness.lab
-
-    return harness.lab
-
-
-L = _lab_module()
 
 
 # ------------------------------------------------------------------ the bench customer and its content
@@ -555,7 +546,7 @@ def profile(n: int) -> dict[str, float]:
             f"name: empty\nruntime:\n  name: python\n  options:\n    virtualenv: {ROOT / '.venv'}\n"
         )
         (empty / "__main__.py").write_text("import pulumi\n")
-        floor = L.Engine(cwd=empty, env=eng.env, netns=lab.ctl)
+        floor = dataclasses.replace(eng, cwd=empty)  # the lab's engine, on the empty program
         floor.run("stack", "init", "empty")
         res["empty_program_up"] = med(lambda: floor.run("up", "--yes", "--skip-preview"))
     finally:

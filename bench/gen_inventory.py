@@ -1,6 +1,6 @@
 """Write a large synthetic customer for benchmarking the inventory loader.
 
-    .venv/bin/python bench/gen_inventory.py /tmp/bench --machines 10000
+    .venv/bin/python -m bench.gen_inventory /tmp/bench --machines 10000
 
 Creates <dir>/bench/ (customer "bench"): two service hosts (hw, roles dhcp and dns),
 hypervisors (hw, one file each) and VMs

@@ -1,8 +1,8 @@
 """Time inventory.load (read + validate + allocate + model) on a generated customer.
 
     .venv/bin/python bench/gen_inventory.py /tmp/ib --machines 10000
-    .venv/bin/python bench/inventory_bench.py /tmp/ib/bench --runs 5                     # cold
-    .venv/bin/python bench/inventory_bench.py /tmp/ib/bench --runs 5 --cache /tmp/icache # warm
+    .venv/bin/python -m bench.inventory_bench /tmp/ib/bench --runs 5                     # cold
+    .venv/bin/python -m bench.inventory_bench /tmp/ib/bench --runs 5 --cache /tmp/icache # warm
 
 Reports the median wall time of ``--runs`` loads and the median of each stage.  With
 ``--cache`` one untimed load first fills the parse cache (see docs/inventory.md).
@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from inventory.build import load_timed  # noqa: E402
+from inventory.build import load_timed
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Benchmark: render every payload of a 10,000-machine inventory.
 
-    .venv/bin/python bench/payloads_bench.py [--machines 10000] [--repeat 5] [--profile]
-    .venv/bin/python bench/payloads_bench.py --customer-dir DIR   # an existing customer dir
+    .venv/bin/python -m bench.payloads_bench [--machines 10000] [--repeat 5] [--profile]
+    .venv/bin/python -m bench.payloads_bench --customer-dir DIR   # an existing customer dir
 
 Without --customer-dir the inventory comes from ``bench/gen_inventory.py`` when it
 exists (generated into a temporary directory and loaded with ``inventory.load``),
@@ -26,10 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from inventory.model import (  # noqa: E402
+from inventory.model import (
     Attachment,
     Customer,
     Disk,
@@ -42,7 +39,9 @@ from inventory.model import (  # noqa: E402
     Ssh,
     State,
 )
-from payloads import MachinePayload, render_customer  # noqa: E402
+from payloads import MachinePayload, render_customer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 STATES = [State.ACTIVE] * 14 + [
     State.STAGED,

@@ -1,7 +1,7 @@
 """Benchmark: the HTML report of a 10,000-machine inventory.
 
-    .venv/bin/python bench/report_bench.py [--machines 10000] [--repeat 5] [--browser]
-    .venv/bin/python bench/report_bench.py --customer-dir DIR
+    .venv/bin/python -m bench.report_bench [--machines 10000] [--repeat 5] [--browser]
+    .venv/bin/python -m bench.report_bench --customer-dir DIR
 
 The inventory comes from ``bench/gen_inventory.py`` (generated into a temporary
 directory) unless --customer-dir is given; it is loaded once (loading is the
@@ -24,11 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import inventory
+from ops import report
 
-import inventory  # noqa: E402
-from ops import report  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BROWSER_FLAGS = [
     "--headless",

@@ -1,6 +1,6 @@
 """`pulumi preview` / `pulumi up` of a whole customer through the real engine.
 
-    source .tools/env.sh && .venv/bin/python bench/stack_bench.py --machines 100 1000 [--runs 3]
+    source .tools/env.sh && .venv/bin/python -m bench.stack_bench --machines 100 1000 [--runs 3]
 
 For each size: a generated customer (bench/gen_inventory.py, switched to local
 delivery) in a throwaway project and file backend; the first `up`; a no-change
@@ -19,38 +19,24 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import inventory
+import payloads
+from bench import gen_inventory
+from harness.engine import Engine, copy_project, engine_env
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import gen_inventory  # noqa: E402
-
-import inventory  # noqa: E402
-import payloads  # noqa: E402
-from harness.engine import copy_project, engine_env  # noqa: E402
 
 
-def env(backend: Path, skip_checkpoints: bool) -> dict[str, str]:
+def engine(proj: Path, backend: Path, skip_checkpoints: bool) -> Engine:
+    """The engine on ``proj`` with the bench's backend; a failure stops the benchmark."""
     e = engine_env(backend, passphrase="bench")
     if skip_checkpoints:
         e["PULUMI_SKIP_CHECKPOINTS"] = "true"
-    return e
-
-
-def pulumi(proj: Path, e: dict[str, str], *args: str) -> float:
-    t = time.perf_counter()
-    p = subprocess.run(
-        ["pulumi", "--non-interactive", *args], cwd=proj, env=e, capture_output=True, text=True
-    )
-    if p.returncode != 0:
-        raise SystemExit(f"pulumi {' '.join(args)} failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
-    return time.perf_counter() - t
+    return Engine(cwd=proj, env=e, timeout=None, error=SystemExit)
 
 
 def make_project(tmp: Path, machines: int) -> tuple[Path, Path]:
@@ -94,15 +80,13 @@ def bench(machines: int, runs: int) -> dict[str, object]:
         proj, inv_dir = make_project(tmp, machines)
         backend = tmp / "state"
         backend.mkdir()
-        e = env(backend, skip_checkpoints=False)
-        pulumi(proj, e, "stack", "init", "bench")
+        eng = engine(proj, backend, skip_checkpoints=False)
+        eng.run("stack", "init", "bench")
         # The first up creates every resource; with checkpoints on, the file
         # backend rewrites the whole (growing) state after each of them, which
         # is quadratic.  It is timed with checkpoints skipped; see bench/README.md.
-        first_up = pulumi(proj, env(backend, skip_checkpoints=True), "up", "--yes", "--skip-preview")
-        export = subprocess.run(
-            ["pulumi", "stack", "export"], cwd=proj, env=e, capture_output=True, text=True
-        )
+        first_up = engine(proj, backend, skip_checkpoints=True).seconds("up", "--yes", "--skip-preview")
+        export = eng.run("stack", "export", check=False)
         resources = [r for r in json.loads(export.stdout)["deployment"]["resources"] if "::" in r["urn"]]
         custom = [r for r in resources if r.get("custom") and not r["type"].startswith("pulumi:providers:")]
         n = len(inventory.load(inv_dir).machines)
@@ -117,15 +101,15 @@ def bench(machines: int, runs: int) -> dict[str, object]:
             "program_s": round(statistics.median(program_seconds(inv_dir) for _ in range(runs)), 2),
         }
         for skip in (False, True):
-            e = env(backend, skip_checkpoints=skip)
+            eng = engine(proj, backend, skip_checkpoints=skip)
             tag = "skipckpt" if skip else "ckpt"
             result[f"noop_preview_s[{tag}]"] = round(
-                statistics.median(pulumi(proj, e, "preview", "--expect-no-changes") for _ in range(runs)), 2
+                statistics.median(eng.seconds("preview", "--expect-no-changes") for _ in range(runs)), 2
             )
             ups = []
             for _ in range(runs):
                 bump_cores(path, vm)
-                ups.append(pulumi(proj, e, "up", "--yes", "--skip-preview"))
+                ups.append(eng.seconds("up", "--yes", "--skip-preview"))
             result[f"one_change_up_s[{tag}]"] = round(statistics.median(ups), 2)
         return result
 

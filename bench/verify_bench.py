@@ -1,6 +1,6 @@
 """Benchmark: `verify` over real SSH against the lab's hosts (needs root, like the lab).
 
-    sudo .venv/bin/python bench/verify_bench.py [--extra 15] [--repeat 3] [--jobs 1,4,8]
+    sudo .venv/bin/python -m bench.verify_bench [--extra 15] [--repeat 3] [--jobs 1,4,8]
 
 Brings the lab up (harness/lab.py, its own namespace prefix and run directory), adds
 --extra plain hw hosts to the lab inventory's copy (each a real host with sshd, as
@@ -22,14 +22,9 @@ import textwrap
 import time
 from pathlib import Path
 
+from harness import lab as L
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-
-def lab_module():  # type: ignore[no-untyped-def]
-    import harness.lab
-
-    return harness.lab
 
 
 def node(i: int) -> str:
@@ -59,7 +54,6 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--jobs", default="1,4,8")
     a = ap.parse_args()
-    L = lab_module()
     with tempfile.TemporaryDirectory(prefix="uniform-verify-bench-") as tmp:
         lab = L.Lab(Path(tmp) / "lab", prefix=f"ub{os.getpid() % 100000}-")
         try:

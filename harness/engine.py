@@ -1,14 +1,20 @@
 """Running this project's Pulumi program in a throwaway copy, for tests, benchmarks and the lab.
 
-One place for what ``.tools/env.sh`` gives (tools/bootstrap.sh writes both), so every
-harness runs the engine the same way, offline, with a file backend of its own.
+One place for what ``.tools/env.sh`` gives (tools/bootstrap.sh writes both), and one
+driver of the ``pulumi`` command (:class:`Engine`), so every harness runs the engine the
+same way, offline, with a file backend of its own.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,3 +64,77 @@ def add_customer(proj: Path, source: Path, stack: str) -> Path:
         )
     (proj / "stacks" / f"Pulumi.{stack}.yaml").write_text(f"config:\n  uniform:inventory: {stack}\n")
     return dest
+
+
+def has_pulumi(env: dict[str, str]) -> bool:
+    """Whether ``env``'s PATH (from :func:`engine_env`) finds a ``pulumi`` engine."""
+    return shutil.which("pulumi", path=env["PATH"]) is not None
+
+
+class EngineError(Exception):
+    """``pulumi`` exited non-zero (with ``check``) or timed out."""
+
+
+@dataclass
+class Engine:
+    """The ``pulumi`` command on the project at ``cwd`` with ``env`` (:func:`engine_env`):
+    the one driver the tests, the benchmarks and the lab share.
+
+    ``netns``: run inside that network namespace (the lab's controller, the only way to
+    reach the lab hosts). ``timeout``: seconds per command, ``None`` for no limit.
+    ``error``: the exception a failure raises (the lab raises its ``LabError``).
+    """
+
+    cwd: Path
+    env: dict[str, str]
+    netns: str | None = None
+    timeout: float | None = 600
+    error: type[Exception] = EngineError
+
+    def argv(self, *args: str) -> list[str]:
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        return [*prefix, "pulumi", "--non-interactive", *args]
+
+    def run(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float | None = None,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """``pulumi --non-interactive ARGS``; ``env`` adds to the engine's environment,
+        ``timeout`` replaces the engine's for this command."""
+        limit = self.timeout if timeout is None else timeout
+        try:
+            proc = subprocess.run(
+                self.argv(*args),
+                cwd=self.cwd,
+                env={**self.env, **env} if env else self.env,
+                input=input,
+                capture_output=True,
+                text=True,
+                timeout=limit,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise self.error(f"pulumi {' '.join(args)}: timed out after {limit}s") from e
+        if check and proc.returncode != 0:
+            raise self.error(
+                f"pulumi {' '.join(args)} exited {proc.returncode}\n"
+                f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+            )
+        return proc
+
+    def seconds(self, *args: str, **kw: Any) -> float:
+        """:meth:`run` (checked), timed: its wall-clock seconds."""
+        t = time.perf_counter()
+        self.run(*args, **kw)
+        return time.perf_counter() - t
+
+    def preview_json(self, *args: str) -> dict[str, Any]:
+        """``pulumi preview --json ARGS``, parsed."""
+        return json.loads(self.run("preview", "--json", *args).stdout)  # type: ignore[no-any-return]
+
+    def outputs(self) -> dict[str, Any]:
+        """The selected stack's outputs (``pulumi stack output --json``)."""
+        return json.loads(self.run("stack", "output", "--json").stdout)  # type: ignore[no-any-return]

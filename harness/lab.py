@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.engine import copy_project
+from harness.engine import Engine, copy_project
 from harness.engine import engine_env as _engine_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,35 +105,6 @@ class Host:
     mac: str
     ipv4: str
     prefixlen: int
-
-
-@dataclass
-class Engine:
-    """pulumi on the lab project, run inside the controller namespace (the only way to reach the hosts)."""
-
-    cwd: Path
-    env: dict[str, str]
-    netns: str
-
-    def run(
-        self, *args: str, check: bool = True, timeout: int = 300, input: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        cmd = ["ip", "netns", "exec", self.netns, "pulumi", "--non-interactive", *args]
-        try:
-            proc = subprocess.run(
-                cmd, cwd=self.cwd, env=self.env, input=input, capture_output=True, text=True, timeout=timeout
-            )
-        except subprocess.TimeoutExpired as e:
-            raise LabError(f"pulumi {' '.join(args)}: timed out after {timeout}s") from e
-        if check and proc.returncode != 0:
-            raise LabError(
-                f"pulumi {' '.join(args)} exited {proc.returncode}\n"
-                f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
-            )
-        return proc
-
-    def preview_json(self, *args: str) -> dict[str, Any]:
-        return json.loads(self.run("preview", "--json", *args).stdout)  # type: ignore[no-any-return]
 
 
 def engine_env(backend: Path) -> dict[str, str]:
@@ -501,7 +472,7 @@ class Lab:
     def engine(self) -> Engine:
         backend = self.run_dir / "state"
         backend.mkdir(parents=True, exist_ok=True)
-        return Engine(cwd=self.project, env=engine_env(backend), netns=self.ctl)
+        return Engine(cwd=self.project, env=engine_env(backend), netns=self.ctl, timeout=300, error=LabError)
 
     def init_stack(self) -> Engine:
         """The lab stack in a throwaway backend, the deploy key as its secret."""

@@ -14,6 +14,7 @@ import pytest
 
 import inventory
 from harness.engine import add_customer, copy_project
+from tests.helpers.engine import custom_steps
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -31,16 +32,6 @@ NEW_VM = textwrap.dedent("""\
     state: staged
     history: [planned]
     """)
-
-
-def custom_steps(preview: dict) -> dict[str, str]:
-    """name -> op, for the delivery resources only (components have no inputs to change)."""
-    out = {}
-    for s in preview["steps"]:
-        urn = s["urn"]
-        if "dynamic:Resource" in urn and s["op"] != "same":
-            out[urn.rsplit("::", 1)[1]] = s["op"]
-    return out
 
 
 def component_steps(preview: dict) -> dict[str, str]:

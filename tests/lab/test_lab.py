@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import textwrap
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 import inventory
 import payloads
+from harness import lab as L
 from inventory.lifecycle import State
+from tests.helpers.engine import custom_steps, require_pulumi
+from tests.helpers.lab import lab_netns, preflight
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.lab]
@@ -54,21 +55,6 @@ NEW_VM = textwrap.dedent("""\
     """)
 
 
-def _lab_module() -> ModuleType:
-    import harness.lab
-
-    return harness.lab
-
-
-L = _lab_module()
-
-
-def _lab_netns(prefix: str) -> list[str]:
-    out = L.run(["ip", "netns", "list"], check=False, timeout=10).stdout
-    names = [line.split()[0] for line in out.splitlines() if line.strip()]
-    return [n for n in names if n.startswith(prefix)]
-
-
 def _real_hostname_file() -> bytes | None:
     p = Path("/etc/hostname")
     return p.read_bytes() if p.exists() else None
@@ -77,14 +63,8 @@ def _real_hostname_file() -> bytes | None:
 @pytest.fixture
 def lab(tmp_path: Path):
     lab = L.Lab(tmp_path / "lab", prefix=f"ul{os.getpid() % 100000}-")
-    try:
-        lab.preflight()
-    except L.LabUnavailable as e:
-        if os.environ.get("UNIFORM_REQUIRE_LAB") == "1":
-            pytest.fail(f"UNIFORM_REQUIRE_LAB=1 but the lab cannot run here: {e}")
-        pytest.skip(f"no lab here: {e}")
-    if shutil.which("pulumi", path=L.engine_env(tmp_path)["PATH"]) is None:
-        pytest.fail("no pulumi engine: run tools/bootstrap.sh first (the test command does)")
+    preflight(lab)
+    require_pulumi(L.engine_env(tmp_path))
     real_hostname_file = _real_hostname_file()
     real_hostname = socket.gethostname()
     try:
@@ -92,22 +72,13 @@ def lab(tmp_path: Path):
         yield lab
     finally:
         lab.down()
-        assert _lab_netns(lab.prefix) == [], "lab down left namespaces behind"
+        assert lab_netns(lab.prefix) == [], "lab down left namespaces behind"
         mounts = Path("/proc/self/mountinfo").read_text()
         assert str(lab.run_dir) not in mounts and "uniform-lab" not in mounts, "a lab mount leaked"
         # every namespace shared the real filesystem: nothing reached the real /etc or hostname
         assert _real_hostname_file() == real_hostname_file
         assert socket.gethostname() == real_hostname
         assert not Path("/etc/uniform").exists() and not Path("/etc/dnsmasq.d/uniform-dhcp.conf").exists()
-
-
-def custom_steps(preview: dict) -> dict[str, str]:
-    """resource name -> op, for the delivery resources that change."""
-    return {
-        s["urn"].rsplit("::", 1)[1]: s["op"]
-        for s in preview["steps"]
-        if "dynamic:Resource" in s["urn"] and s["op"] != "same"
-    }
 
 
 def sessions(lab, name: str) -> int:

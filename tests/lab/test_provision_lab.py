@@ -29,14 +29,16 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 import inventory
 import payloads
+from connectors.local import write_tree
+from harness import lab as L
 from inventory.model import State
 from payloads.provision import mac_file
+from tests.helpers.lab import lab_netns, preflight, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.lab]
@@ -70,21 +72,6 @@ exit 0
 """
 
 
-def _lab_module() -> ModuleType:
-    import harness.lab
-
-    return harness.lab
-
-
-L = _lab_module()
-
-
-def _unavailable(msg: str) -> None:
-    if os.environ.get("UNIFORM_REQUIRE_LAB") == "1":
-        pytest.fail(f"UNIFORM_REQUIRE_LAB=1 but the lab cannot run here: {msg}")
-    pytest.skip(f"no lab here: {msg}")
-
-
 class NetbootLab:
     """A switch, the boot server's namespace running dnsmasq, one namespace per client."""
 
@@ -115,7 +102,7 @@ class NetbootLab:
 
     def render(self) -> dict[str, payloads.MachinePayload]:
         rendered = payloads.render_customer(inventory.load(self.inv_dir))
-        payloads.write_tree(rendered, self.out)
+        write_tree(rendered, self.out)
         return rendered
 
     # ---------------------------------------------------------------- network
@@ -216,22 +203,16 @@ class NetbootLab:
 @pytest.fixture
 def netboot(tmp_path: Path) -> Iterator[NetbootLab]:
     nl = NetbootLab(tmp_path, prefix=f"up{os.getpid() % 100000}-")
-    try:
-        nl.lab.preflight()
-    except L.LabUnavailable as e:
-        _unavailable(str(e))
+    preflight(nl.lab)
     if L.which("busybox") is None:
-        _unavailable("busybox (tftp client) missing: apt-get install busybox")
+        unavailable("busybox (tftp client) missing: apt-get install busybox")
     try:
         nl.make_inventory()
         nl.up()
         yield nl
     finally:
         nl.down()
-        out = L.run(["ip", "netns", "list"], check=False, timeout=10).stdout
-        assert not [line for line in out.splitlines() if line.startswith(nl.lab.prefix)], (
-            "namespaces left behind"
-        )
+        assert lab_netns(nl.lab.prefix) == [], "namespaces left behind"
         assert not Path("/var/lib/tftpboot/uniform").exists(), "the real /var was written"
 
 

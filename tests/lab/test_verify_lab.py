@@ -16,53 +16,33 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 import inventory
 import payloads
+from harness import lab as L
+from tests.helpers.engine import require_pulumi
+from tests.helpers.lab import lab_netns, preflight
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.lab]
 
 
-def _lab_module() -> ModuleType:
-    import harness.lab
-
-    return harness.lab
-
-
-L = _lab_module()
-
-
-def _lab_netns(prefix: str) -> list[str]:
-    out = L.run(["ip", "netns", "list"], check=False, timeout=10).stdout
-    names = [line.split()[0] for line in out.splitlines() if line.strip()]
-    return [n for n in names if n.startswith(prefix)]
-
-
 @pytest.fixture
 def lab(tmp_path: Path):
     lab = L.Lab(tmp_path / "lab", prefix=f"uv{os.getpid() % 100000}-")
-    try:
-        lab.preflight()
-    except L.LabUnavailable as e:
-        if os.environ.get("UNIFORM_REQUIRE_LAB") == "1":
-            pytest.fail(f"UNIFORM_REQUIRE_LAB=1 but the lab cannot run here: {e}")
-        pytest.skip(f"no lab here: {e}")
-    if shutil.which("pulumi", path=L.engine_env(tmp_path)["PATH"]) is None:
-        pytest.fail("no pulumi engine: run tools/bootstrap.sh first (the test command does)")
+    preflight(lab)
+    require_pulumi(L.engine_env(tmp_path))
     try:
         lab.up()
         yield lab
     finally:
         lab.down()
-        assert _lab_netns(lab.prefix) == [], "lab down left namespaces behind"
+        assert lab_netns(lab.prefix) == [], "lab down left namespaces behind"
         mounts = Path("/proc/self/mountinfo").read_text()
         assert str(lab.run_dir) not in mounts, "a lab mount leaked"
         assert not Path("/etc/uniform").exists(), "the real /etc was touched"

@@ -7,16 +7,16 @@ its own; edits are made with the ``uniform`` CLI itself.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from cli.main import main
-from harness.engine import add_customer, copy_project
+from harness.engine import Engine, add_customer, copy_project
 from harness.engine import engine_env as _engine_env
 from inventory import load
+from tests.helpers.engine import require_pulumi
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -37,8 +37,7 @@ def git(proj: Path, *args: str) -> None:
 @pytest.fixture
 def project(tmp_path: Path):
     env = engine_env(tmp_path / "state")
-    if shutil.which("pulumi", path=env["PATH"]) is None:
-        pytest.fail("no pulumi engine: run tools/bootstrap.sh first (the test command does)")
+    require_pulumi(env)
     try:
         import pulumi_policy  # noqa: F401  (the policy pack runs on the venv's python)
     except ImportError:
@@ -47,24 +46,10 @@ def project(tmp_path: Path):
     proj = copy_project(tmp_path / "proj")
     add_customer(proj, ROOT / "stacks" / "demo", "e2e")
 
-    def pulumi(
-        *args: str, check: bool = True, extra: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            ["pulumi", "--non-interactive", *args],
-            cwd=proj,
-            env={**env, **(extra or {})},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"pulumi {args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    pulumi("stack", "init", "e2e")
-    pulumi("up", "--yes")
-    return proj, env, pulumi
+    eng = Engine(cwd=proj, env=env)
+    eng.run("stack", "init", "e2e")
+    eng.run("up", "--yes")
+    return proj, env, eng
 
 
 def add_web9(inv_dir: Path) -> None:
@@ -88,7 +73,7 @@ def add_web9(inv_dir: Path) -> None:
 
 
 def test_policy_pack_blocks_an_active_unpinned_machine(project) -> None:
-    proj, env, pulumi = project
+    proj, env, eng = project
     inv_dir = proj / "stacks" / "e2e"
     add_web9(inv_dir)
     assert main(["transition", "web9", "active", "--dir", str(inv_dir)]) == 0
@@ -96,27 +81,27 @@ def test_policy_pack_blocks_an_active_unpinned_machine(project) -> None:
     shim = {"PATH": f"{ROOT / 'policy' / 'bin'}{os.pathsep}{env['PATH']}"}
 
     # without UNIFORM_PROJECT_DIR the pack looks in its own checkout, which has no stacks/e2e
-    lost = pulumi("preview", *pack, check=False, extra=shim)
+    lost = eng.run("preview", *pack, check=False, env=shim)
     assert lost.returncode != 0 and "inventory-loads" in lost.stdout
     assert f"no inventory at {ROOT / 'stacks' / 'e2e'} (set UNIFORM_PROJECT_DIR" in lost.stdout
 
     shim["UNIFORM_PROJECT_DIR"] = str(proj)
-    bad = pulumi("preview", *pack, check=False, extra=shim)
+    bad = eng.run("preview", *pack, check=False, env=shim)
     assert bad.returncode != 0, bad.stdout
     assert "[mandatory]  pinned-addresses  (uniform:machine:Machine: web9)" in bad.stdout
     mac = load(inv_dir).machines["web9"].nics[0].mac
     assert f"web9: is active with unpinned nics[0].mac = {mac}" in bad.stdout
     assert "error: preview failed" in bad.stdout
     # the same change goes through without the pack: the program itself accepts it
-    assert pulumi("preview").returncode == 0
+    assert eng.run("preview").returncode == 0
 
     assert main(["pin", "--dir", str(inv_dir)]) == 0
-    good = pulumi("preview", *pack, extra=shim)
+    good = eng.run("preview", *pack, env=shim)
     assert "pinned-addresses" not in good.stdout and "uniform@v0.0.1" in good.stdout
 
 
 def test_review_end_to_end(project) -> None:
-    proj, env, _pulumi = project
+    proj, env, _eng = project
     inv_dir = proj / "stacks" / "e2e"
     git(proj, "init", "-q", "-b", "main")
     git(proj, "add", ".")

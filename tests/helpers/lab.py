@@ -1,0 +1,31 @@
+"""What the lab tests (tests/lab) share: skip or fail without a lab, and check nothing is left."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from harness import lab as L
+
+
+def unavailable(msg: str) -> None:
+    """No lab here: skip, or fail when UNIFORM_REQUIRE_LAB=1 (CI)."""
+    if os.environ.get("UNIFORM_REQUIRE_LAB") == "1":
+        pytest.fail(f"UNIFORM_REQUIRE_LAB=1 but the lab cannot run here: {msg}")
+    pytest.skip(f"no lab here: {msg}")
+
+
+def preflight(lab: L.Lab) -> None:
+    """The lab's own preflight; :func:`unavailable` when it cannot run here."""
+    try:
+        lab.preflight()
+    except L.LabUnavailable as e:
+        unavailable(str(e))
+
+
+def lab_netns(prefix: str) -> list[str]:
+    """The network namespaces whose names start with ``prefix``."""
+    out = L.run(["ip", "netns", "list"], check=False, timeout=10).stdout
+    names = [line.split()[0] for line in out.splitlines() if line.strip()]
+    return [n for n in names if n.startswith(prefix)]

@@ -1,0 +1,27 @@
+"""The checkout's customer stacks (stacks/<name>/) as tests use them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import inventory
+
+ROOT = Path(__file__).resolve().parents[2]
+STACKS = ROOT / "stacks"
+
+
+def copy_stack(dest: Path, name: str) -> Path:
+    """A copy of customer ``stacks/<name>`` at ``dest/<name>`` (the loader wants the names to match)."""
+    out = dest / name
+    shutil.copytree(STACKS / name, out)
+    return out
+
+
+def problems(root: Path) -> list[str]:
+    """The loader's problems with the customer dir ``root``, as text; [] when it loads."""
+    try:
+        inventory.load(root)
+    except inventory.InventoryError as e:
+        return [str(p) for p in e.problems]
+    return []
