@@ -508,7 +508,7 @@ def test_list_filters_table_and_json(acme: Path, capsys: pytest.CaptureFixture[s
     out = capsys.readouterr()
     assert out.out.splitlines() == [
         "NAME  KIND  STATE   CORES  MEMORY  HYPERVISOR  ADDRESSES                       TAGS  ROLES",
-        "hv1   hw    active  4      16GiB   -           10.0.0.11 fd00::5054:ff:fe00:1  -     hypervisor",
+        "hv1   hw    active  4      16 GiB  -           10.0.0.11 fd00::5054:ff:fe00:1  -     hypervisor",
     ]
     assert out.err == "1 of 5 machines\n"
 
@@ -610,7 +610,8 @@ def test_the_reload_after_an_edit_never_reads_a_stale_parse(
 def test_an_interrupted_pin_is_undone(
     acme: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import cli.main as cli
+    import cli.progress
+    from inventory import edit
 
     assert run(acme, "nic", "add", "web2", "eth1", "--network", "mgmt") == 0
     assert run(acme, "nic", "add", "app1", "eth0", "--network", "lan") == 0
@@ -624,8 +625,8 @@ def test_an_interrupted_pin_is_undone(
 
         return tick
 
-    monkeypatch.setattr(cli.Progress, "counter", counter)
+    monkeypatch.setattr(cli.progress.Progress, "counter", counter)
     assert run(acme, "pin") == 130
     assert "interrupted" in capsys.readouterr().err
     assert snapshot(acme) == before
-    assert len(cli.edit.unpinned(load(acme))) == 4
+    assert len(edit.unpinned(load(acme))) == 4

@@ -14,6 +14,7 @@ import pytest
 import inventory
 from inventory import lifecycle
 from inventory.model import Inventory, State
+from inventory.units import format_mib
 from ops import report as R
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,8 +139,8 @@ def test_machine_rows() -> None:
 
 
 def test_number_formats() -> None:
-    assert R._mib(512) == "512 MiB" and R._mib(4096) == "4 GiB" and R._mib(1536) == "1.5 GiB"
-    assert R._mib(2 * 1024 * 1024) == "2 TiB"
+    assert format_mib(512) == "512 MiB" and format_mib(4096) == "4 GiB" and format_mib(1536) == "1.5 GiB"
+    assert format_mib(2 * 1024 * 1024) == "2 TiB" and format_mib(1.5 * 102400) == "150 GiB"
     assert R._big(254) == "254" and R._big(65534) == "65,534"
     assert R._big(2**64) == "2^64" and R._big(2**64 - 3) == "≈2^64"
 
