@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pulumi
 
-from components.stack import StackSettings, build, check_delivery
+from components.stack import ROLE_NAMES, StackSettings, build, check_delivery
 from inventory import InventoryError, load
 
 config = pulumi.Config("uniform")
@@ -14,7 +14,7 @@ try:
     # The parse cache (keyed by each file's mtime and size) keeps a large
     # customer's preview from re-parsing thousands of unchanged YAML files;
     # validation and allocation always run in full.
-    inventory = load(root, cache_dir=".cache/inventory")
+    inventory = load(root, cache_dir=".cache/inventory", known_roles=ROLE_NAMES)
 except InventoryError as e:
     # RunError: the engine prints the report, without a Python traceback, and
     # nothing below has registered a single resource.

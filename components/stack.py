@@ -19,6 +19,9 @@ from inventory.model import Inventory, Machine, State
 from .machine import FileGroup, MachineArgs
 from .machine import Machine as MachineComponent
 
+#: the role names a machine file may list (payloads/roles/), for inventory.load(known_roles=...)
+ROLE_NAMES = payloads.ROLE_NAMES
+
 
 def file_groups(payload: payloads.MachinePayload) -> dict[str, FileGroup]:
     """The payload's delivery groups (base, dhcp, dns, hypervisor), as delivery resources store them."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from . import allocate, validate
@@ -19,16 +20,24 @@ def _sort(problems: list[Problem]) -> list[Problem]:
     )
 
 
-def load(root: str | Path, *, cache_dir: str | Path | None = None) -> Inventory:
+def load(
+    root: str | Path, *, cache_dir: str | Path | None = None, known_roles: Collection[str] | None = None
+) -> Inventory:
     """Load, validate and allocate the customer directory ``root``.
 
     Raises InventoryError with every problem found.  ``cache_dir`` (or the environment
-    variable UNIFORM_INVENTORY_CACHE) keeps parsed, type-checked files between runs."""
-    return load_timed(root, None, cache_dir=cache_dir)
+    variable UNIFORM_INVENTORY_CACHE) keeps parsed, type-checked files between runs.
+    ``known_roles``: the role names a machine may list, ``payloads.ROLE_NAMES`` (the role
+    registry lives above this package); None accepts any name."""
+    return load_timed(root, None, cache_dir=cache_dir, known_roles=known_roles)
 
 
 def load_timed(
-    root: str | Path, timings: dict[str, float] | None, *, cache_dir: str | Path | None = None
+    root: str | Path,
+    timings: dict[str, float] | None,
+    *,
+    cache_dir: str | Path | None = None,
+    known_roles: Collection[str] | None = None,
 ) -> Inventory:
     """``load``, adding the seconds spent in each stage to ``timings`` (for bench/)."""
     # Loading allocates many small, long-lived objects and no cycles: the cyclic GC would
@@ -36,13 +45,18 @@ def load_timed(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _load(Path(root), timings, cache_dir)
+        return _load(Path(root), timings, cache_dir, known_roles)
     finally:
         if enabled:
             gc.enable()
 
 
-def _load(root: Path, timings: dict[str, float] | None, cache_dir: str | Path | None) -> Inventory:
+def _load(
+    root: Path,
+    timings: dict[str, float] | None,
+    cache_dir: str | Path | None,
+    known_roles: Collection[str] | None,
+) -> Inventory:
     rep = Reporter(root.name)
     t = [time.perf_counter()]
 
@@ -55,7 +69,7 @@ def _load(root: Path, timings: dict[str, float] | None, cache_dir: str | Path | 
     lap("read+check")
     cust = validate.customer(raw, rep)
     nets = validate.networks(raw, cust, rep)
-    plans = validate.machines(raw, nets, rep)
+    plans = validate.machines(raw, nets, rep, known_roles)
     validate.capacity(plans, cust, rep)
     validate.host_keys(cust, plans, rep)
     lap("validate")

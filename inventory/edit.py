@@ -12,7 +12,7 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,14 +75,18 @@ def unpinned(inv: Inventory) -> list[str]:
 
 
 def pin(
-    root: str | Path, progress: Callable[[int, int], None] | None = None, *, txn: Txn | None = None
+    root: str | Path,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    txn: Txn | None = None,
+    known_roles: Collection[str] | None = None,
 ) -> list[str]:
     """Write every generated MAC and allocated address into the machine files; return what was pinned.
 
     ``progress(done, total)`` is called after each file that has something to pin; with
     ``txn`` (from ``guarded``) the files are written through it, so a failure restores them."""
     root = Path(root)
-    inv = load(root)  # raises InventoryError: never pin an inventory with problems
+    inv = load(root, known_roles=known_roles)  # raises InventoryError: never pin an inventory with problems
     todo = unpinned(inv)
     if not todo:
         return []
@@ -126,7 +130,7 @@ def pin(
                 txn.dump(y, doc, path)
             else:
                 _dump(y, doc, path)
-    load(root)  # the pinned files must load to the same result
+    load(root, known_roles=known_roles)  # the pinned files must load to the same result
     return todo
 
 
@@ -234,20 +238,22 @@ def _atomic_write(path: Path, data: bytes) -> None:
 _CACHE: list[Path] = []
 
 
-def _load(root: Path) -> Inventory:
+def _load(root: Path, known_roles: Collection[str] | None = None) -> Inventory:
     """``load``, with a parse cache private to this process unless UNIFORM_INVENTORY_CACHE
     names one: an edit loads before and after, and the second load then re-parses only the
     files the edit wrote (10,000 machines: seconds instead of twice the full parse)."""
     if os.environ.get("UNIFORM_INVENTORY_CACHE"):
-        return load(root)
+        return load(root, known_roles=known_roles)
     if not _CACHE:
         _CACHE.append(Path(tempfile.mkdtemp(prefix="uniform-edit-")))
         atexit.register(shutil.rmtree, _CACHE[0], True)
-    return load(root, cache_dir=_CACHE[0])
+    return load(root, cache_dir=_CACHE[0], known_roles=known_roles)
 
 
 @contextmanager
-def guarded(root: str | Path, *, reload: bool = True) -> Iterator[Txn]:
+def guarded(
+    root: str | Path, *, reload: bool = True, known_roles: Collection[str] | None = None
+) -> Iterator[Txn]:
     """Run an edit; re-load the inventory; on any failure restore every file the edit touched.
 
     ``reload=False`` for an edit that re-loads by itself (``pin``)."""
@@ -255,7 +261,7 @@ def guarded(root: str | Path, *, reload: bool = True) -> Iterator[Txn]:
     try:
         yield txn
         if reload:
-            txn.inventory = _load(txn.root)
+            txn.inventory = _load(txn.root, known_roles)
     except BaseException:
         txn.rollback()
         raise
@@ -399,10 +405,11 @@ def add_machine(
     state: str = "planned",
     location: str | None = None,
     group: str | None = None,
+    known_roles: Collection[str] | None = None,
 ) -> Inventory:
     """Write a new machine to ``machines/<name>.yaml`` (or append it to the group file ``group``)."""
     root = Path(root)
-    inv = _load(root)
+    inv = _load(root, known_roles)
     rel = f"machines/{group or name}.yaml"
     if name in inv.machines:
         raise _problem(
@@ -440,7 +447,7 @@ def add_machine(
         m["location"] = location
     y = _rt()
     path = root / rel
-    with guarded(root) as txn:
+    with guarded(root, known_roles=known_roles) as txn:
         if group is None:
             if path.exists():
                 raise _problem(root, rel, name, "", f"{rel} already exists")
@@ -509,12 +516,14 @@ def _keep_trailing_comment(doc: CommentedSeq, index: int) -> None:
         )
 
 
-def remove_machine(root: str | Path, name: str, *, force: bool = False) -> Inventory:
+def remove_machine(
+    root: str | Path, name: str, *, force: bool = False, known_roles: Collection[str] | None = None
+) -> Inventory:
     """Delete a machine (its file, or its entry in a group file) and its pinned host key.
 
     Only planned or retired machines unless ``force``: the others still have files on hosts."""
     root = Path(root)
-    inv = _load(root)
+    inv = _load(root, known_roles)
     m = inv.machines.get(name)
     if m is None:
         raise _problem(root, "machines", name, "", f"no machine named {name!r}")
@@ -534,7 +543,7 @@ def remove_machine(root: str | Path, name: str, *, force: bool = False) -> Inven
         )
     y = _rt()
     loc = locate(root, name, y, inv)
-    with guarded(root) as txn:
+    with guarded(root, known_roles=known_roles) as txn:
         if loc.index is None:
             txn.remove(loc.path)
         else:
@@ -554,10 +563,12 @@ def remove_machine(root: str | Path, name: str, *, force: bool = False) -> Inven
     return txn.inventory
 
 
-def add_nic(root: str | Path, machine: str, nic: NicSpec) -> Inventory:
+def add_nic(
+    root: str | Path, machine: str, nic: NicSpec, *, known_roles: Collection[str] | None = None
+) -> Inventory:
     """Append a NIC to a machine; without a MAC/IPv4 they are generated/allocated (then ``pin``)."""
     root = Path(root)
-    inv = _load(root)
+    inv = _load(root, known_roles)
     m = inv.machines.get(machine)
     if m is None:
         raise _problem(root, "machines", machine, "", f"no machine named {machine!r}")
@@ -566,7 +577,7 @@ def add_nic(root: str | Path, machine: str, nic: NicSpec) -> Inventory:
     checked = _check_nic(root, m.file, machine, nic, inv)
     y = _rt()
     loc = locate(root, machine, y, inv)
-    with guarded(root) as txn:
+    with guarded(root, known_roles=known_roles) as txn:
         nics = loc.entry.get("nics")
         if nics is None:
             nics = CommentedSeq()
@@ -582,10 +593,17 @@ def add_nic(root: str | Path, machine: str, nic: NicSpec) -> Inventory:
 LIST_KEYS = {"tags": ("nics", "disks", "memory"), "roles": ("tags", "nics", "disks", "memory")}
 
 
-def add_values(root: str | Path, machine: str, key: str, values: Sequence[str]) -> list[str]:
+def add_values(
+    root: str | Path,
+    machine: str,
+    key: str,
+    values: Sequence[str],
+    *,
+    known_roles: Collection[str] | None = None,
+) -> list[str]:
     """Add tags or roles (``key``) to a machine; returns the ones that were not there yet."""
     root = Path(root)
-    inv = _load(root)
+    inv = _load(root, known_roles)
     y = _rt()
     loc = locate(root, machine, y, inv)
     seq = loc.entry.get(key)
@@ -593,7 +611,7 @@ def add_values(root: str | Path, machine: str, key: str, values: Sequence[str]) 
     new = [v for v in dict.fromkeys(values) if v not in have]
     if not new:
         return []
-    with guarded(root) as txn:
+    with guarded(root, known_roles=known_roles) as txn:
         if seq is None:
             seq = _flow([])
             after = next((k for k in LIST_KEYS[key] if k in loc.entry), list(loc.entry)[-1])
@@ -603,10 +621,17 @@ def add_values(root: str | Path, machine: str, key: str, values: Sequence[str]) 
     return new
 
 
-def remove_values(root: str | Path, machine: str, key: str, values: Sequence[str]) -> None:
+def remove_values(
+    root: str | Path,
+    machine: str,
+    key: str,
+    values: Sequence[str],
+    *,
+    known_roles: Collection[str] | None = None,
+) -> None:
     """Remove tags or roles from a machine; every value must be present."""
     root = Path(root)
-    inv = _load(root)
+    inv = _load(root, known_roles)
     y = _rt()
     loc = locate(root, machine, y, inv)
     seq = loc.entry.get(key) or []
@@ -616,7 +641,7 @@ def remove_values(root: str | Path, machine: str, key: str, values: Sequence[str
         raise _problem(
             root, loc.file, machine, key, f"has no {key[:-1]} {', '.join(map(repr, missing))} (has: {have})"
         )
-    with guarded(root) as txn:
+    with guarded(root, known_roles=known_roles) as txn:
         for v in values:
             seq.remove(v)
         if not seq:
@@ -624,10 +649,12 @@ def remove_values(root: str | Path, machine: str, key: str, values: Sequence[str
         txn.dump(y, loc.doc, loc.path)
 
 
-def set_hypervisor(root: str | Path, vm: str, hypervisor: str) -> Inventory:
+def set_hypervisor(
+    root: str | Path, vm: str, hypervisor: str, *, known_roles: Collection[str] | None = None
+) -> Inventory:
     """Move a VM to another hypervisor (capacity is checked by the re-load)."""
     root = Path(root)
-    inv = _load(root)
+    inv = _load(root, known_roles)
     m = inv.machines.get(vm)
     if m is None:
         raise _problem(root, "machines", vm, "", f"no machine named {vm!r}")
@@ -638,18 +665,20 @@ def set_hypervisor(root: str | Path, vm: str, hypervisor: str) -> Inventory:
         raise _problem(root, m.file, vm, "hypervisor", f"already runs on {hypervisor}")
     y = _rt()
     loc = locate(root, vm, y, inv)
-    with guarded(root) as txn:
+    with guarded(root, known_roles=known_roles) as txn:
         loc.entry["hypervisor"] = hypervisor
         txn.dump(y, loc.doc, loc.path)
     assert txn.inventory is not None
     return txn.inventory
 
 
-def checked_transition(root: str | Path, machine: str, new_state: str | State) -> Inventory:
+def checked_transition(
+    root: str | Path, machine: str, new_state: str | State, *, known_roles: Collection[str] | None = None
+) -> Inventory:
     """``transition``, then re-load: a move that leaves the inventory invalid is undone."""
     root = Path(root)
-    loc = locate(root, machine, None, _load(root))
-    with guarded(root) as txn:
+    loc = locate(root, machine, None, _load(root, known_roles))
+    with guarded(root, known_roles=known_roles) as txn:
         txn.save(loc.path)
         transition(root, machine, new_state)
         txn._restamp(loc.path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -14,7 +15,6 @@ from .lifecycle import TRANSITIONS, USES_CAPACITY
 from .load import RawInventory, RawMachine
 from .model import Customer, Delivery, Kind, Network, Provisioning, Services, Ssh, State
 
-KNOWN_ROLES = ("dhcp", "dns", "hypervisor")
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _STATES = [s.value for s in State]
 _LABEL_RULE = "a-z, 0-9 and '-', at most 63, not starting or ending with '-'"
@@ -320,8 +320,15 @@ def networks(raw: RawInventory, cust: Customer, rep: Reporter) -> dict[str, NetP
     return out
 
 
-def machines(raw: RawInventory, nets: dict[str, NetPlan], rep: Reporter) -> list[MachinePlan]:
-    """Per-machine checks; returns the machines to allocate, sorted by name, duplicates dropped."""
+def machines(
+    raw: RawInventory, nets: dict[str, NetPlan], rep: Reporter, known_roles: Collection[str] | None = None
+) -> list[MachinePlan]:
+    """Per-machine checks; returns the machines to allocate, sorted by name, duplicates dropped.
+
+    ``known_roles``: the role names ``roles:`` may list (None: any).  The inventory does not
+    know which roles exist -- each is a module in payloads/roles/ -- so the caller passes
+    ``payloads.ROLE_NAMES``."""
+    known = sorted(known_roles) if known_roles is not None else None
     seen: dict[str, RawMachine] = {}
     plans: list[MachinePlan] = []
     for rm in raw.machines:
@@ -364,9 +371,9 @@ def machines(raw: RawInventory, nets: dict[str, NetPlan], rep: Reporter) -> list
                     msg += f" ({a.value} may go to: {allowed})"
                     bad(where, msg)
         for i, role in enumerate(d.get("roles", [])):
-            if role is not None and role not in KNOWN_ROLES:
-                hint = _suggest(role, list(KNOWN_ROLES))
-                bad(("roles", i), f"unknown role {role!r}{hint}; known: {', '.join(KNOWN_ROLES)}")
+            if role is not None and known is not None and role not in known:
+                hint = _suggest(role, known)
+                bad(("roles", i), f"unknown role {role!r}{hint}; known: {', '.join(known)}")
         kind = Kind(d["kind"]) if "kind" in d else None
         if kind is Kind.HW and d.get("hypervisor") is not None:
             bad(("hypervisor",), "a hw machine cannot have a hypervisor")

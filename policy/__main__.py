@@ -35,6 +35,7 @@ from pulumi_policy import (  # noqa: E402
 from inventory import InventoryError, load  # noqa: E402
 from inventory.model import Inventory  # noqa: E402
 from inventory.policy import RULES, Violation, check  # noqa: E402
+from payloads import ROLE_NAMES  # noqa: E402
 
 MACHINE = "uniform:machine:Machine"
 
@@ -54,7 +55,7 @@ def inventory() -> Inventory | str:
     if not (root / "customer.yaml").is_file():
         return f"no inventory at {root} (set UNIFORM_PROJECT_DIR to the project directory)"
     try:
-        return load(root)
+        return load(root, known_roles=ROLE_NAMES)
     except InventoryError as e:
         return str(e)
 
