@@ -1,4 +1,4 @@
-"""Shared fixtures, and the test layout: fast folders run in the fast lane (``-m "not slow"``),
+"""The test layout: fast folders run in the fast lane (``-m "not slow"``),
 every test under a slow folder is marked ``slow`` here, whatever its file says.
 
     unit/ golden/ components/     fast: pure Python, Pulumi mocks, golden trees
@@ -12,35 +12,18 @@ each other.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-import inventory
-from inventory.model import Inventory
-from tests.helpers.stacks import STACKS
-from tests.helpers.stacks import copy_stack as _copy_stack
 
 TESTS = Path(__file__).parent
 FAST = ("unit", "golden", "components")
 SLOW = ("daemons", "browser", "e2e", "lab")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         rel = item.path.relative_to(TESTS) if item.path.is_relative_to(TESTS) else None
         if rel is not None and rel.parts[0] in SLOW:
             item.add_marker(pytest.mark.slow)
-
-
-@pytest.fixture(scope="session")
-def demo_inventory() -> Inventory:
-    """stacks/demo, loaded (read-only: the model is frozen)."""
-    return inventory.load(STACKS / "demo")
-
-
-@pytest.fixture
-def copy_stack(tmp_path: Path) -> Callable[[str], Path]:
-    """``copy_stack(name)``: a copy of customer ``stacks/<name>`` at ``tmp_path/<name>``."""
-    return lambda name: _copy_stack(tmp_path, name)

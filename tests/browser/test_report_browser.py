@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-import inventory
 from ops import report as R
+from tests.helpers.stacks import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -128,7 +128,7 @@ def dump(tmp_path: Path, page: Path, fragment: str = "") -> Dom:
 @pytest.fixture
 def acme_page(tmp_path: Path) -> Path:
     page = tmp_path / "acme.html"
-    page.write_text(R.render(inventory.load(ROOT / "stacks" / "acme")))
+    page.write_text(R.render(load_stack("acme")))
     return page
 
 
@@ -138,7 +138,7 @@ def column(dom: Dom, name: str) -> int:
 
 
 def test_table_sorts_in_the_browser(tmp_path: Path, acme_page: Path) -> None:
-    inv = inventory.load(ROOT / "stacks" / "acme")
+    inv = load_stack("acme")
 
     dom = dump(tmp_path, acme_page)
     assert dom.find("table", id="machines", data_ready="1"), "the page's script did not run"

@@ -6,9 +6,15 @@ import shutil
 from pathlib import Path
 
 import inventory
+from inventory.model import Inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ROOT / "stacks"
+
+
+def load_stack(name: str) -> Inventory:
+    """Customer ``stacks/<name>``, loaded."""
+    return inventory.load(STACKS / name)
 
 
 def copy_stack(dest: Path, name: str) -> Path:

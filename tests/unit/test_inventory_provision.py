@@ -10,6 +10,7 @@ import pytest
 
 import inventory
 from inventory.model import Provisioning
+from tests.helpers.stacks import problems
 
 L9, L10 = "acme: customer.yaml:9: ", "acme: customer.yaml:10: "
 BASE = Path(__file__).parent / "inventory_cases" / "_base"
@@ -31,14 +32,6 @@ def customer_dir(tmp_path: Path, net_extra: str = "", extra: str = "") -> Path:
     shutil.copytree(BASE, root)
     (root / "customer.yaml").write_text(CUSTOMER.format(net_extra=net_extra, extra=extra))
     return root
-
-
-def problems(root: Path) -> list[str]:
-    try:
-        inventory.load(root)
-    except inventory.InventoryError as e:
-        return [str(p) for p in e.problems]
-    return []
 
 
 def test_defaults_when_absent(tmp_path: Path) -> None:

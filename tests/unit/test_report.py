@@ -11,18 +11,14 @@ from pathlib import Path
 
 import pytest
 
-import inventory
 from inventory import lifecycle
 from inventory.model import Inventory, State
 from inventory.units import format_mib
 from ops import report as R
+from tests.helpers.stacks import load_stack as load
 
 ROOT = Path(__file__).resolve().parents[2]
 CUSTOMERS = ["acme", "demo", "globex", "lab"]
-
-
-def load(name: str) -> Inventory:
-    return inventory.load(ROOT / "stacks" / name)
 
 
 def independent_counts(inv: Inventory, net_name: str, version: int) -> dict[str, int]:
