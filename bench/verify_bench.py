@@ -5,7 +5,7 @@
 Brings the lab up (harness/lab.py, its own namespace prefix and run directory), adds
 --extra plain hw hosts to the lab inventory's copy (each a real host with sshd, as
 the lab makes them), delivers everything with `pulumi up`, then times
-`python -m ops verify` from the controller namespace, for each --jobs value
+`uniform verify` (`python -m cli verify`) from the controller namespace, for each --jobs value
 (median of --repeat runs; every run must exit 0).  The lab is torn down at the end,
 also on failure.
 """
@@ -43,8 +43,8 @@ def node(i: int) -> str:
 
 def verify_cmd(lab, *args: str) -> list[str]:  # type: ignore[no-untyped-def]
     return [
-        "ip", "netns", "exec", lab.ctl, sys.executable, "-m", "ops", "verify",
-        str(lab.inv_dir), "--identity", str(lab.client_key), "-q", *args,
+        "ip", "netns", "exec", lab.ctl, sys.executable, "-m", "cli", "verify",
+        "--dir", str(lab.inv_dir), "--identity", str(lab.client_key), "-q", *args,
     ]  # fmt: skip
 
 

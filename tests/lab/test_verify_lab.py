@@ -4,10 +4,10 @@
   2. one file edited by hand on one host: verify names exactly that file (exit 1)
   3. a mode change, and a stale manifest naming a file that is no longer expected:
      changed (mode) and unexpected (the manifest and the file) on those hosts
-  4. one host's sshd stopped: reported unreachable, the others still checked (exit 2,
-     3 with drift as well); a host that is gone entirely times out within the bound
+  4. one host's sshd stopped: reported unreachable, the others still checked (exit 3,
+     with drift elsewhere as well); a host that is gone entirely times out within the bound
 
-verify runs as a user would run it: `python -m ops verify` in the controller
+verify runs as a user would run it: `uniform verify` (`python -m cli`) in the controller
 namespace (the only place that reaches the hosts), with the deploy key.
 Needs root and namespaces: skipped without them, failed when UNIFORM_REQUIRE_LAB=1 (CI).
 """
@@ -51,11 +51,11 @@ def lab(tmp_path: Path):
 def verify(
     lab: Any, *args: str, timeout: float = 120, key_on_stdin: bool = False
 ) -> tuple[int, dict[str, Any], str]:
-    """`python -m ops verify --json` in the controller namespace: (exit, result, stderr)."""
+    """`uniform verify --json --progress` in the controller namespace: (exit, result, stderr)."""
     identity = "-" if key_on_stdin else str(lab.client_key)
     cmd = [
-        "ip", "netns", "exec", lab.ctl, str(ROOT / ".venv" / "bin" / "python"), "-m", "ops", "verify",
-        str(lab.inv_dir), "--identity", identity, "--json", *args,
+        "ip", "netns", "exec", lab.ctl, str(ROOT / ".venv" / "bin" / "python"), "-m", "cli", "verify",
+        "--dir", str(lab.inv_dir), "--identity", identity, "--json", "--progress", *args,
     ]  # fmt: skip
     stdin = lab.client_key.read_text() if key_on_stdin else None
     proc = L.run(cmd, check=False, timeout=timeout, cwd=ROOT, input=stdin)
@@ -118,7 +118,7 @@ def test_verify_against_the_lab(lab) -> None:
     )
     assert {n for n, x in h.items() if x["status"] == "clean"} == {"svc1", "vm2"}
 
-    # 4. app1's sshd stops: unreachable, reported, not fatal; drift elsewhere still found (2|1)
+    # 4. app1's sshd stops: unreachable, reported, not fatal; drift elsewhere still found (3)
     lab.stop_sshd("app1")
     code, res, _ = verify(lab)
     assert code == 3
@@ -130,7 +130,7 @@ def test_verify_against_the_lab(lab) -> None:
     lab.in_host("hv1", ["chmod", "0644", "/etc/hostname"], timeout=10)
     lab.in_host("vm1", ["sh", "-c", "cat > /etc/hosts"], input=rendered["vm1"].file("/etc/hosts").content)
     code, res, _ = verify(lab)
-    assert code == 2
+    assert code == 3
     assert {h["machine"]: h["status"] for h in res["hosts"]} == {
         "app1": "unreachable",
         "hv1": "clean",
@@ -147,7 +147,7 @@ def test_verify_against_the_lab(lab) -> None:
     t0 = time.monotonic()
     code, res, _ = verify(lab, "--connect-timeout", "2", "--timeout", "20")
     assert time.monotonic() - t0 < 20
-    assert code == 2
+    assert code == 3
     h = by_host(res)
     assert h["vm2"]["status"] == "unreachable" and "timed out" in h["vm2"]["error"], h["vm2"]
     assert {n for n, x in h.items() if x["status"] == "clean"} == {"hv1", "svc1", "vm1"}
