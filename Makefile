@@ -28,4 +28,4 @@ lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
 render:
-	.venv/bin/python -m payloads stacks/$(STACK) out/render-$(STACK)
+	.venv/bin/uniform render stacks/$(STACK) out/render-$(STACK)

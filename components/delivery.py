@@ -22,21 +22,62 @@ changed, deletes the ones that went, then runs that group's reload commands.
 from __future__ import annotations
 
 import io
-import os
 import shlex
-import subprocess
 import tarfile
-import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from connectors.ssh import known_hosts_line, ssh_options
+from connectors import local, ssh
+from connectors.target import LocalTarget, SshTarget, Target, endpoint
 
 SSH_TIMEOUT = 15  # seconds to connect; every wait in delivery is bounded
 COMMAND_TIMEOUT = 300
+
+#: the resource type: ``pulumi-python:dynamic/uniform:Files`` (see Files)
+TYPE = "pulumi-python:dynamic/uniform:Files"
+#: the type delivery resources had before they named theirs; an alias keeps their state
+LEGACY_TYPE = "pulumi-python:dynamic:Resource"
+
+
+# --- the wire format: what the engine stores and hands back -------------------
+
+
+class RecordedFile(TypedDict):
+    """One delivered file as the outputs record it: enough to diff, update and delete."""
+
+    mode: str  # octal, "0644"
+    sha256: str
+    # the reload command a change to this file needs ("" = nothing); absent in
+    # records made before files named their reload (the whole group's then runs)
+    reload: NotRequired[str]
+
+
+class FileRecord(RecordedFile):
+    """One file to deliver (the inputs keep its content, so a preview diff shows lines)."""
+
+    content: str
+
+
+class FilesInputs(TypedDict):
+    group: str  # base, dhcp, dns, hypervisor
+    target: Target
+    files: dict[str, FileRecord]
+    reload: list[str]  # the group's reload commands, in order
+    private_key: str | None
+
+
+class FilesOutputs(TypedDict):
+    """The inputs minus file contents (see _outputs)."""
+
+    group: str
+    target: Target
+    files: dict[str, RecordedFile]
+    reload: list[str]
+    private_key: str | None
 
 
 class DeliveryError(Exception):
@@ -47,10 +88,10 @@ class UnreachableError(DeliveryError):
     pass
 
 
-def _changed(olds: dict[str, Any], news: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def _changed(
+    old_files: Mapping[str, RecordedFile], new_files: Mapping[str, FileRecord]
+) -> tuple[dict[str, FileRecord], list[str]]:
     """Files to (re)write and paths to remove, going from olds to news."""
-    old_files = olds.get("files") or {}
-    new_files = news.get("files") or {}
     write = {
         p: f
         for p, f in new_files.items()
@@ -60,33 +101,18 @@ def _changed(olds: dict[str, Any], news: dict[str, Any]) -> tuple[dict[str, Any]
     return write, remove
 
 
-# --- local target: a directory per machine -----------------------------------
+# --- local target: a directory per machine (connectors.local) -----------------
 
 
-def _local_apply(root: str, write: dict[str, Any], remove: list[str]) -> None:
-    base = Path(root)
-    for path, f in sorted(write.items()):
-        dest = base / path.lstrip("/")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.uniform-tmp")
-        tmp.write_text(f["content"])
-        os.chmod(tmp, int(f["mode"], 8))
-        os.replace(tmp, dest)  # atomic: a reader never sees half a file
-    for path in remove:
-        dest = base / path.lstrip("/")
-        dest.unlink(missing_ok=True)
-        # prune directories the payload created and no longer uses, up to and
-        # including the machine's own directory (a machine that left leaves nothing)
-        parent = dest.parent
-        while parent != base.parent and parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
-            parent = parent.parent
+def _local_apply(target: LocalTarget, write: Mapping[str, FileRecord], remove: list[str]) -> None:
+    files = {path: (f["content"], int(f["mode"], 8)) for path, f in write.items()}
+    local.apply(Path(target["root"]), files, remove)
 
 
-# --- ssh target: one OpenSSH session per change -------------------------------
+# --- ssh target: one OpenSSH session per change (connectors.ssh) --------------
 
 
-def _tar(write: dict[str, Any]) -> bytes:
+def _tar(write: Mapping[str, FileRecord]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for path, f in sorted(write.items()):
@@ -99,55 +125,54 @@ def _tar(write: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def _ssh_run(target: dict[str, Any], private_key: str | None, script: str, stdin: bytes) -> str:
+def _ssh_run(target: SshTarget, private_key: str | None, script: str, stdin: bytes) -> str:
     """Run ``script`` on the target; its stderr when it succeeded."""
-    host, port, user = target["host"], int(target["port"]), target["user"]
+    address = f"{target['user']}@{target['host']}:{int(target['port'])}"
     if not target.get("host_key"):
         # check_delivery refuses such a target before anything is registered; never
         # connect to a host whose key is not pinned.
-        raise DeliveryError(f"{user}@{host}:{port}: no pinned host key")
-    with tempfile.TemporaryDirectory(prefix="uniform-ssh-") as tmp:
-        # Pinned host key: the session fails unless the host proves this key.
-        known = Path(tmp) / "known_hosts"
-        known.write_text(known_hosts_line(host, port, target["host_key"]))
-        keyfile = None
-        if private_key:
-            keyfile = Path(tmp) / "id"
-            keyfile.touch(mode=0o600)
-            keyfile.write_text(private_key if private_key.endswith("\n") else private_key + "\n")
-        opts = ssh_options(known, SSH_TIMEOUT, str(keyfile) if keyfile else None)
-        cmd = ["ssh", *opts, "-p", str(port), f"{user}@{host}", script]
-        try:
-            proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=COMMAND_TIMEOUT)
-        except subprocess.TimeoutExpired as e:
-            raise DeliveryError(f"{user}@{host}:{port}: timed out after {COMMAND_TIMEOUT}s") from e
-    err = proc.stderr.decode(errors="replace").strip()
-    if proc.returncode == 255:  # ssh's own failure: could not connect or authenticate
-        raise UnreachableError(f"{user}@{host}:{port}: ssh failed: {err}")
-    if proc.returncode != 0:
-        raise DeliveryError(f"{user}@{host}:{port}: remote command failed (exit {proc.returncode}): {err}")
-    return err
+        raise DeliveryError(f"{address}: no pinned host key")
+    try:
+        return ssh.run(
+            endpoint(target),
+            script,
+            stdin=stdin,
+            private_key=private_key,
+            connect_timeout=SSH_TIMEOUT,
+            timeout=COMMAND_TIMEOUT,
+        ).stderr
+    except ssh.Unreachable as e:
+        raise UnreachableError(f"{address}: {e}") from e
+    except (ssh.SshError, ValueError) as e:
+        raise DeliveryError(f"{address}: {e}") from e
 
 
 RELOAD_FAILED = "uniform: reload failed after delete:"
 
 
-def _reloads(props: dict[str, Any], write: dict[str, Any], removed: dict[str, Any]) -> list[str]:
+def _reloads(
+    props: Mapping[str, Any], write: Mapping[str, RecordedFile], removed: Mapping[str, RecordedFile]
+) -> list[str]:
     """The group's reload commands that the changed files need, in the group's order.
 
     Each file names the reload its change needs (a config-only change to a DHCP
     server restarts dnsmasq, not networkd); a file recorded before files named
     theirs needs the whole group's.
     """
+    group: list[str] = list(props.get("reload") or [])
     changed = [*write.values(), *removed.values()]
     if any("reload" not in f for f in changed):
-        return list(props.get("reload") or [])
-    wanted = {f["reload"] for f in changed if f["reload"]}
-    return [cmd for cmd in props.get("reload") or [] if cmd in wanted]
+        return group
+    wanted = {f.get("reload") for f in changed if f.get("reload")}
+    return [cmd for cmd in group if cmd in wanted]
 
 
 def _ssh_apply(
-    props: dict[str, Any], write: dict[str, Any], removed: dict[str, Any], deleting: bool
+    props: FilesInputs | FilesOutputs,
+    target: SshTarget,
+    write: Mapping[str, FileRecord],
+    removed: Mapping[str, RecordedFile],
+    deleting: bool,
 ) -> list[str]:
     lines = ["set -e"]
     if write:
@@ -164,12 +189,15 @@ def _ssh_apply(
         for cmd in props.get("reload") or []:
             label = shlex.quote(f"{RELOAD_FAILED} {cmd}:")
             lines.append(f'out=$( ( {cmd} ) 2>&1 ) || printf "%s %s\\n" {label} "$out" >&2')
-    err = _ssh_run(props["target"], props.get("private_key"), "\n".join(lines), _tar(write) if write else b"")
+    err = _ssh_run(target, props.get("private_key"), "\n".join(lines), _tar(write) if write else b"")
     return [line for line in err.splitlines() if line.startswith(RELOAD_FAILED)]
 
 
 def _apply(
-    props: dict[str, Any], write: dict[str, Any], removed: dict[str, Any], deleting: bool = False
+    props: FilesInputs | FilesOutputs,
+    write: Mapping[str, FileRecord],
+    removed: Mapping[str, RecordedFile],
+    deleting: bool = False,
 ) -> list[str]:
     """Apply the change (removed: path -> its recorded entry).
 
@@ -177,20 +205,25 @@ def _apply(
     """
     target = props["target"]
     if target["mode"] == "local":
-        _local_apply(target["root"], write, sorted(removed))
+        _local_apply(target, write, sorted(removed))
         return []
     if not (write or removed):
         return []
-    return _ssh_apply(props, write, removed, deleting)
+    return _ssh_apply(props, target, write, removed, deleting)
 
 
 class FilesProvider(ResourceProvider):
-    """Ensures a target holds exactly a set of files; the id is '<target>:<group>'."""
+    """Ensures a target holds exactly a set of files; the id is '<target>:<group>'.
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+    The engine hands plain dicts (the SDK's signatures); each method reads them as
+    FilesInputs (news) or FilesOutputs (olds, the recorded outputs).
+    """
+
+    def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
+        olds, news = cast(FilesOutputs, _olds), cast(FilesInputs, _news)
         # olds are the recorded outputs, which keep each file's mode and hash but
         # not its content (see _outputs): compare by hash.
-        write, remove = _changed(olds, news)
+        write, remove = _changed(olds.get("files") or {}, news.get("files") or {})
         changes = bool(write or remove) or (olds.get("reload") or []) != (news.get("reload") or [])
         # A new target (another host, port or directory) means delivering afresh
         # there and cleaning up the old one: a replacement.
@@ -203,20 +236,23 @@ class FilesProvider(ResourceProvider):
             delete_before_replace=False,
         )
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        write, _ = _changed({}, props)
+    def create(self, _props: dict[str, Any]) -> CreateResult:
+        props = cast(FilesInputs, _props)
+        write, _ = _changed({}, props.get("files") or {})
         _apply(props, write, {})
         return CreateResult(id_=f"{_target_id(props['target'])}:{props['group']}", outs=_outputs(props))
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        write, remove = _changed(olds, news)
+    def update(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> UpdateResult:
+        olds, news = cast(FilesOutputs, _olds), cast(FilesInputs, _news)
+        write, remove = _changed(olds.get("files") or {}, news.get("files") or {})
         _apply(news, write, {p: olds["files"][p] for p in remove})
         return UpdateResult(outs=_outputs(news))
 
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
-        _, remove = _changed(props, {})
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        props = cast(FilesOutputs, _props)
+        files = props.get("files") or {}
         try:
-            warnings = _apply(props, {}, {p: props["files"][p] for p in remove}, deleting=True)
+            warnings = _apply(props, {}, dict(files), deleting=True)
         except UnreachableError as e:
             # The host is gone (retired, powered off for good): its files went
             # with it.  Failing here would wedge the stack forever.
@@ -226,27 +262,35 @@ class FilesProvider(ResourceProvider):
             pulumi.log.warn(f"{_id}: {w}")
 
 
-def _outputs(props: dict[str, Any]) -> dict[str, Any]:
-    """The inputs minus file contents.
+def _outputs(props: FilesInputs) -> dict[str, Any]:
+    """The inputs minus file contents (a FilesOutputs, as the SDK's plain dict).
 
     The inputs keep the contents, so `pulumi preview --diff` shows the changed
     lines; the outputs need only each file's mode and hash to diff, update and
     delete.  Storing contents once instead of twice halves the checkpoint the
     file backend rewrites after every step.
     """
-    files = {p: {k: v for k, v in f.items() if k != "content"} for p, f in (props.get("files") or {}).items()}
-    return {**props, "files": files}
+    files = {
+        p: cast(RecordedFile, {k: v for k, v in f.items() if k != "content"})
+        for p, f in (props.get("files") or {}).items()
+    }
+    outs: FilesOutputs = {**props, "files": files}
+    return dict(outs)
 
 
-def _target_id(target: dict[str, Any]) -> str:
+def _target_id(target: Target) -> str:
     if target["mode"] == "local":
         return f"local:{target['root']}"
     # int(): the engine hands numbers back as floats (22.0)
     return f"ssh:{target['user']}@{target['host']}:{int(target['port'])}"
 
 
-class Files(pulumi.dynamic.Resource):
+class Files(pulumi.dynamic.Resource, module="uniform", name="Files"):
     """The files of one payload group, delivered to one target.
+
+    Its type is ``pulumi-python:dynamic/uniform:Files``: previews and review name it.
+    Resources created before it had a name (the SDK's ``pulumi-python:dynamic:Resource``)
+    keep their state through an alias: no replace, no delete and create.
 
     Outputs mirror the inputs; ``files`` maps each path to its mode and sha256
     (and content, so a preview diff shows the changed lines).
@@ -257,8 +301,8 @@ class Files(pulumi.dynamic.Resource):
         name: str,
         *,
         group: str,
-        target: dict[str, Any],
-        files: dict[str, dict[str, str]],
+        target: Target,
+        files: Mapping[str, FileRecord],
         reload: list[str],
         private_key: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
@@ -266,11 +310,15 @@ class Files(pulumi.dynamic.Resource):
         props: dict[str, Any] = {
             "group": group,
             "target": target,
-            "files": files,
+            "files": dict(files),
             "reload": reload,
             "private_key": private_key,
         }
         opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"])
+            opts,
+            pulumi.ResourceOptions(
+                additional_secret_outputs=["private_key"],
+                aliases=[pulumi.Alias(type_=LEGACY_TYPE)],
+            ),
         )
         super().__init__(FilesProvider(), name, props, opts)

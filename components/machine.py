@@ -13,14 +13,14 @@ A plain machine is two resources; a DHCP+DNS server is six.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 
+from connectors.target import Target
 from inventory.model import Machine as MachineModel
 from payloads.roles import BASE, ROLES, component_name, resource_name
 
-from .delivery import Files
+from .delivery import FileRecord, Files
 from .services import Service, ServiceArgs
 
 
@@ -28,7 +28,7 @@ from .services import Service, ServiceArgs
 class FileGroup:
     """A group of payload files, in the shape the delivery resource stores."""
 
-    files: dict[str, dict[str, str]]
+    files: dict[str, FileRecord]
     reload: list[str]
 
 
@@ -38,7 +38,7 @@ class MachineArgs:
     fqdn: str
     # group name -> files; empty when the machine's state is not delivered
     groups: dict[str, FileGroup] = field(default_factory=dict)
-    target: dict[str, Any] | None = None
+    target: Target | None = None
     private_key: pulumi.Input[str] | None = None
 
 

@@ -10,10 +10,11 @@ holding the role's files and its reload commands (dnsmasq/Kea/BIND reload,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pulumi
 
+from connectors.target import Target
 from payloads.roles import ROLES
 
 from .delivery import Files
@@ -28,7 +29,7 @@ class ServiceArgs:
     role: str  # a key of payloads.roles.ROLES
     files_name: str  # the delivery resource's name: payloads.roles.resource_name(<machine>, role)
     group: FileGroup | None  # None when the machine's state is not delivered
-    target: dict[str, Any] | None
+    target: Target | None
     private_key: pulumi.Input[str] | None = None
 
 

@@ -8,14 +8,16 @@ address or renders a file; it only decides which resource carries what.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 
 import payloads
+from connectors import target as targets
+from connectors.target import Target
 from inventory import lifecycle
 from inventory.model import Inventory, Machine, State
 
+from .delivery import FileRecord
 from .machine import FileGroup, MachineArgs
 from .machine import Machine as MachineComponent
 
@@ -28,13 +30,13 @@ def file_groups(payload: payloads.MachinePayload) -> dict[str, FileGroup]:
     return {
         name: FileGroup(
             files={
-                f.path: {
-                    "content": f.content,
-                    "mode": f"{f.mode:04o}",
-                    "sha256": f.sha256,
+                f.path: FileRecord(
+                    content=f.content,
+                    mode=f"{f.mode:04o}",
+                    sha256=f.sha256,
                     # what a change to this file must reload ("" = nothing)
-                    "reload": payloads.RELOAD_COMMANDS[f.reload] if f.reload else "",
-                }
+                    reload=payloads.RELOAD_COMMANDS[f.reload] if f.reload else "",
+                )
                 for f in files
             },
             reload=sorted({payloads.RELOAD_COMMANDS[f.reload] for f in files if f.reload}),
@@ -52,19 +54,9 @@ class StackSettings:
     ssh_port: int | None = None
 
 
-def target_for(inv: Inventory, machine: Machine, settings: StackSettings) -> dict[str, Any]:
-    delivery = inv.customer.delivery
-    if delivery.mode == "local":
-        # Relative to the project, so a moved checkout does not replace every resource.
-        return {"mode": "local", "root": f"{delivery.local_root.rstrip('/')}/{machine.name}"}
-    host_keys = dict(inv.customer.ssh.host_keys)
-    return {
-        "mode": "ssh",
-        "host": machine.ssh_address,
-        "port": settings.ssh_port or inv.customer.ssh.port,
-        "user": settings.ssh_user or inv.customer.ssh.user,
-        "host_key": host_keys.get(machine.name),
-    }
+def target_for(inv: Inventory, machine: Machine, settings: StackSettings) -> Target:
+    """Where ``machine``'s files go: connectors.target, the rule verify reaches hosts by too."""
+    return targets.target_for(inv, machine, user=settings.ssh_user, port=settings.ssh_port)
 
 
 def awaiting_host_key(inv: Inventory, machine: Machine) -> bool:

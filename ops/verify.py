@@ -26,10 +26,7 @@ With `delivery.mode: local` the same comparison runs on the local tree
 
 from __future__ import annotations
 
-import json
 import shlex
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -39,12 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import payloads
-from connectors.ssh import known_hosts_line as _known_hosts_line
-from connectors.ssh import ssh_options
+from connectors import local
+from connectors import ssh as session
+from connectors.target import SshTarget, endpoint, ssh_target
 from inventory import lifecycle
 from inventory.model import Inventory
+from payloads import manifest
 
-MANIFEST_DIR = "/etc/uniform/manifest.d/"
+MANIFEST_DIR = manifest.DIR
 
 CONNECT_TIMEOUT = 10  # seconds: ssh ConnectTimeout
 HOST_TIMEOUT = 60  # seconds: the whole session of one host, connection included
@@ -62,14 +61,27 @@ class Expected:
 
 @dataclass(frozen=True)
 class Target:
-    """How to reach one machine: the same fields delivery's ssh target has."""
+    """One machine to verify: delivery's ssh target (connectors.target) and the files expected."""
 
     machine: str
-    host: str | None
-    port: int
-    user: str
-    host_key: str | None
+    to: SshTarget
     files: dict[str, Expected]
+
+    @property
+    def host(self) -> str | None:
+        return self.to["host"]
+
+    @property
+    def port(self) -> int:
+        return int(self.to["port"])
+
+    @property
+    def user(self) -> str:
+        return self.to["user"]
+
+    @property
+    def host_key(self) -> str | None:
+        return self.to["host_key"]
 
 
 def targets(
@@ -81,7 +93,6 @@ def targets(
 ) -> list[Target]:
     """Every delivered machine with its expected files, sorted by name (``only``: a subset)."""
     rendered = payloads.render_customer(inv)
-    keys = dict(inv.customer.ssh.host_keys)
     wanted = set(only)
     out = []
     for name, payload in sorted(rendered.items()):
@@ -91,10 +102,7 @@ def targets(
         out.append(
             Target(
                 machine=name,
-                host=m.ssh_address,  # where delivery connects too
-                port=port or inv.customer.ssh.port,
-                user=user or inv.customer.ssh.user,
-                host_key=keys.get(name),
+                to=ssh_target(inv, m, user=user, port=port),  # where delivery connects too
                 files={f.path: Expected(f.sha256, f.mode) for f in payload.files},
             )
         )
@@ -113,23 +121,28 @@ class Observed:
     manifests: dict[str, str] = field(default_factory=dict)
 
 
-#: Runs on the host (POSIX sh + coreutils).  stdin: the expected paths, one per line.
-#: Prints the manifests, then `stat` (mode) and `sha256sum` of every expected or
-#: manifest-named path that is a regular file, two processes in all; absent paths
-#: print nothing.
-REMOTE_SCRIPT = r"""
+#: Runs on the host (POSIX sh + coreutils).  Prints the manifests, then ``@@paths``
+#: and reads the paths to look at on stdin, one per line (verify sends the expected
+#: paths and those the manifests name, parsed in Python: payloads.manifest), then
+#: prints `stat` (mode) and `sha256sum` of every one that is a regular file, two
+#: processes in all; absent paths print nothing.
+REMOTE_SCRIPT = (
+    r"""
 set -u
 LC_ALL=C; export LC_ALL
-md=/etc/uniform/manifest.d
-for m in "$md"/*.json; do
+md="""
+    + shlex.quote(manifest.DIR.rstrip("/"))
+    + r"""
+for m in "$md"/*"""
+    + manifest.SUFFIX
+    + r"""; do
   [ -f "$m" ] || continue
   printf '@@manifest %s\n' "${m##*/}"
   cat -- "$m"
   printf '\n@@end\n'
 done
-{ cat; for m in "$md"/*.json; do
-    [ -f "$m" ] && sed -n 's/^ *"path": "\(.*\)",\{0,1\} *$/\1/p' -- "$m"
-  done; } | sort -u | {
+printf '@@paths\n'
+sort -u | {
   set --
   while IFS= read -r p; do
     [ -n "$p" ] && [ -f "$p" ] && set -- "$@" "$p"
@@ -143,14 +156,18 @@ done
   printf '@@done\n'
 }
 """
+)
+#: the line after which REMOTE_SCRIPT reads the paths to look at
+PATHS_PROMPT = "@@paths\n"
 
 
 class ParseError(Exception):
     pass
 
 
-def parse_output(text: str) -> Observed:
-    """Parse what REMOTE_SCRIPT printed (raises ParseError on a truncated answer)."""
+def parse_output(text: str, *, complete: bool = True) -> Observed:
+    """Parse what REMOTE_SCRIPT printed (raises ParseError on a truncated answer;
+    ``complete=False``: the manifests so far, before the host was asked for paths)."""
     obs = Observed()
     modes: dict[str, int] = {}
     sums: dict[str, str] = {}
@@ -186,31 +203,25 @@ def parse_output(text: str) -> Observed:
                 raise ParseError(f"bad sha256sum line: {line!r}")
             sums[path] = digest
         i += 1
-    if not done:
+    if complete and not done:
         raise ParseError("the host's answer ended early")
     for path, perm in modes.items():
         obs.files[path] = (sums.get(path, "unreadable"), perm)
     return obs
 
 
+def paths_to_read(expected: Iterable[str], manifests: dict[str, str]) -> list[str]:
+    """The expected paths and every path the manifests name, sorted."""
+    wanted = set(expected)
+    for text in manifests.values():
+        wanted.update(manifest.recorded_paths(text))
+    return sorted(wanted)
+
+
 def observe_local(root: Path, paths: Iterable[str]) -> Observed:
     """The same observation on a local tree (delivery.mode local): <root>/<absolute path>."""
-    import hashlib
-
-    obs = Observed()
-    md = root / MANIFEST_DIR.lstrip("/")
-    if md.is_dir():
-        for p in sorted(md.glob("*.json")):
-            if p.is_file():
-                obs.manifests[p.name] = p.read_text(errors="replace")
-    wanted = set(paths)
-    for text in obs.manifests.values():
-        wanted.update(recorded_paths(text))
-    for path in sorted(wanted):
-        local = root / path.lstrip("/")
-        if local.is_file():
-            obs.files[path] = (hashlib.sha256(local.read_bytes()).hexdigest(), local.stat().st_mode & 0o7777)
-    return obs
+    manifests = local.read_texts(root, manifest.DIR, "*" + manifest.SUFFIX)
+    return Observed(files=local.observe(root, paths_to_read(paths, manifests)), manifests=manifests)
 
 
 # ---------------------------------------------------------------- comparison (pure)
@@ -250,15 +261,6 @@ class HostResult:
         }
 
 
-def recorded_paths(manifest_text: str) -> list[str]:
-    """The paths a manifest names (an unparseable manifest names none)."""
-    try:
-        data = json.loads(manifest_text)
-        return [str(f["path"]) for f in data.get("files", []) if isinstance(f, dict) and "path" in f]
-    except (ValueError, AttributeError, TypeError):
-        return []
-
-
 def compare(machine: str, address: str, expected: dict[str, Expected], obs: Observed) -> HostResult:
     """Missing, changed and unexpected files of one host (sorted by path)."""
     missing, changed = [], []
@@ -277,7 +279,7 @@ def compare(machine: str, address: str, expected: dict[str, Expected], obs: Obse
             changed.append(Change(path, ", ".join(why)))
     recorded: set[str] = set()
     for text in obs.manifests.values():
-        recorded.update(recorded_paths(text))
+        recorded.update(manifest.recorded_paths(text))
     present = {p for p in recorded if p in obs.files} | {MANIFEST_DIR + name for name in obs.manifests}
     unexpected = sorted(present - set(expected))
     return HostResult(machine, address, tuple(missing), tuple(changed), tuple(unexpected))
@@ -294,17 +296,8 @@ class SshOptions:
     ssh: str = "ssh"
 
 
-def ssh_command(t: Target, known_hosts: Path, o: SshOptions) -> list[str]:
-    """OpenSSH as delivery runs it: batch mode, only the pinned host key, bounded waits."""
-    opts = ssh_options(known_hosts, o.connect_timeout, o.identity)
-    return [o.ssh, *opts, "-p", str(t.port), f"{t.user}@{t.host}", "sh -c " + shlex.quote(REMOTE_SCRIPT)]
-
-
-def known_hosts_line(t: Target) -> str:
-    return _known_hosts_line(str(t.host), t.port, str(t.host_key))
-
-
 def verify_ssh(t: Target, o: SshOptions) -> HostResult:
+    """Read one host in one session (connectors.ssh, as delivery connects) and compare."""
     address = f"{t.user}@{t.host}:{t.port}"
     start = time.monotonic()
 
@@ -315,29 +308,25 @@ def verify_ssh(t: Target, o: SshOptions) -> HostResult:
         return fail("no address to connect to")
     if not t.host_key:
         return fail(f"no pinned host key (customer.yaml ssh.host_keys.{t.machine}); not connecting")
-    with tempfile.TemporaryDirectory(prefix="uniform-verify-") as tmp:
-        known = Path(tmp) / "known_hosts"
-        known.write_text(known_hosts_line(t))
-        stdin = "".join(p + "\n" for p in sorted(t.files)).encode()
-        try:
-            proc = subprocess.run(
-                ssh_command(t, known, o),
-                input=stdin,
-                capture_output=True,
-                timeout=o.host_timeout,
-            )
-        except subprocess.TimeoutExpired:
-            return fail(f"timed out after {o.host_timeout:g}s")
-        except OSError as e:
-            return fail(f"cannot run ssh: {e}")
-    err = proc.stderr.decode(errors="replace").strip()
-    if proc.returncode == 255:
-        return fail(f"ssh failed: {err}")
-    if proc.returncode != 0:
-        return fail(f"remote command failed (exit {proc.returncode}): {err}")
+
+    def ask(head: bytes) -> bytes:
+        # the host printed its manifests: send back the paths to read
+        manifests = parse_output(head.decode(errors="replace"), complete=False).manifests
+        return "".join(p + "\n" for p in paths_to_read(t.files, manifests)).encode()
+
     try:
-        obs = parse_output(proc.stdout.decode(errors="replace"))
-    except ParseError as e:
+        res = session.run(
+            endpoint(t.to),
+            "sh -c " + shlex.quote(REMOTE_SCRIPT),
+            reply=ask,
+            reply_after=PATHS_PROMPT.encode(),
+            identity=o.identity,
+            connect_timeout=o.connect_timeout,
+            timeout=o.host_timeout,
+            ssh=o.ssh,
+        )
+        obs = parse_output(res.stdout.decode(errors="replace"))
+    except (session.SshError, ParseError) as e:
         return fail(str(e))
     r = compare(t.machine, address, t.files, obs)
     return HostResult(

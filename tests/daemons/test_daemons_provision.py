@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from payloads import MachinePayload, render_customer, write_tree
+from connectors.local import write_tree
+from payloads import MachinePayload, render_customer
 from tests.helpers.cases import case_dirs, customer_dir, load_case
 from tests.helpers.daemons import PACKAGES, run, tool
 from tests.helpers.provision import inv as provision_inv

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from payloads import render_customer, write_tree
+from connectors.local import write_tree
+from payloads import render_customer
 from tests.helpers.cases import case_dirs, customer_dir, load_case, load_minimal
 
 UPDATE = os.environ.get("UNIFORM_UPDATE_GOLDEN") == "1"

@@ -16,8 +16,12 @@ import pytest
 
 import inventory
 import payloads
+from connectors import ssh
+from connectors.local import write_tree
+from connectors.target import SshTarget
 from inventory.model import State
 from ops import verify as V
+from payloads import manifest as M
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -114,7 +118,7 @@ def test_unparseable_manifest_is_itself_unexpected_when_not_expected() -> None:
     files = {p: (e.sha256, e.mode) for p, e in EXPECTED.items()}
     r = cmp(obs(files, {"base.json": manifest(), "junk.json": "{not json"}))
     assert r.unexpected == ("/etc/uniform/manifest.d/junk.json",)
-    assert V.recorded_paths("{not json") == [] and V.recorded_paths("[1, 2]") == []
+    assert M.recorded_paths("{not json") == [] and M.recorded_paths("[1, 2]") == []
 
 
 def test_unrecorded_extra_files_are_not_unexpected() -> None:
@@ -137,6 +141,7 @@ def test_parse_output() -> None:
         + "@@done\n"
     )
     o = V.parse_output(text)
+    assert V.parse_output(text.split("@@stat")[0], complete=False).manifests == o.manifests
     assert json.loads(o.manifests["base.json"]) == json.loads(manifest("/etc/hostname"))
     assert o.files == {
         "/etc/hostname": (SHA_A, 0o644),
@@ -175,7 +180,7 @@ def test_targets_are_the_delivered_machines() -> None:
 
 
 def test_verify_reaches_hosts_where_delivery_does() -> None:
-    """verify's target (host, port, user, pinned key) is delivery's ssh target, machine by machine."""
+    """verify's target is delivery's ssh target (one function, connectors.target), machine by machine."""
     pytest.importorskip("pulumi")
     import dataclasses
 
@@ -190,18 +195,23 @@ def test_verify_reaches_hosts_where_delivery_does() -> None:
             ),
         )
         for t in V.targets(inv):
-            delivery = target_for(inv, inv.machines[t.machine], StackSettings())
+            assert t.to == target_for(inv, inv.machines[t.machine], StackSettings())
+            assert t.to["mode"] == "ssh"
             assert (t.host, t.port, t.user, t.host_key) == (
-                delivery["host"],
-                delivery["port"],
-                delivery["user"],
-                delivery["host_key"],
+                t.to["host"],
+                t.to["port"],
+                t.to["user"],
+                t.to["host_key"],
             )
 
 
+def to(host: str | None = "10.0.0.1", port: int = 22, key: str | None = "ssh-ed25519 AAAAkey") -> SshTarget:
+    return {"mode": "ssh", "host": host, "port": port, "user": "root", "host_key": key}
+
+
 def test_ssh_command_pins_the_host_key(tmp_path: Path) -> None:
-    t = V.Target("hv1", "10.0.0.1", 22, "root", "ssh-ed25519 AAAAkey", {})
-    cmd = V.ssh_command(t, tmp_path / "kh", V.SshOptions(identity="/k/id", connect_timeout=7))
+    e = ssh.Endpoint("10.0.0.1", 22, "root", "ssh-ed25519 AAAAkey")
+    cmd = ssh.ssh_command(e, tmp_path / "kh", "true", connect_timeout=7, identity="/k/id")
     joined = " ".join(cmd)
     for opt in (
         "BatchMode=yes",
@@ -214,9 +224,9 @@ def test_ssh_command_pins_the_host_key(tmp_path: Path) -> None:
         assert f"-o {opt}" in joined
     assert cmd[cmd.index("-i") + 1] == "/k/id"
     assert cmd[-2] == "root@10.0.0.1" and cmd[cmd.index("-p") + 1] == "22"
-    assert "-i" not in V.ssh_command(t, tmp_path / "kh", V.SshOptions())
-    assert V.known_hosts_line(t) == "10.0.0.1 ssh-ed25519 AAAAkey\n"
-    assert V.known_hosts_line(replace(t, port=2222)) == "[10.0.0.1]:2222 ssh-ed25519 AAAAkey\n"
+    assert "-i" not in ssh.ssh_command(e, tmp_path / "kh", "true", connect_timeout=7)
+    assert ssh.known_hosts_line("10.0.0.1", 22, "ssh-ed25519 AAAAkey") == "10.0.0.1 ssh-ed25519 AAAAkey\n"
+    assert ssh.known_hosts_line("10.0.0.1", 2222, "k") == "[10.0.0.1]:2222 k\n"
 
 
 # ---------------------------------------------------------------- a stand-in ssh
@@ -246,10 +256,11 @@ for old, new in [
     if old not in remote:
         sys.exit(99)
     remote = remote.replace(old, new)
-proc = subprocess.run(["sh", "-c", remote], stdin=sys.stdin, capture_output=True, text=True)
-sys.stdout.write(proc.stdout.replace(" {root}/", " /"))
-sys.stderr.write(proc.stderr)
-sys.exit(proc.returncode)
+proc = subprocess.Popen(["sh", "-c", remote], stdin=sys.stdin, stdout=subprocess.PIPE, text=True)
+for line in proc.stdout:
+    sys.stdout.write(line.replace(" {root}/", " /"))
+    sys.stdout.flush()
+sys.exit(proc.wait())
 """
     )
     script.chmod(0o755)
@@ -258,7 +269,7 @@ sys.exit(proc.returncode)
 
 def host_tree(tmp_path: Path, inv: inventory.Inventory, machine: str) -> Path:
     out = tmp_path / "hosts"
-    payloads.write_tree({machine: payloads.render_customer(inv)[machine]}, out)
+    write_tree({machine: payloads.render_customer(inv)[machine]}, out)
     root = out / machine
     # manifests name host paths; the stand-in maps /etc and /root under root
     return root
@@ -321,7 +332,7 @@ def test_verify_ssh_never_connects_without_a_pinned_key(tmp_path: Path, lab_inv:
 
 def test_run_bounded_parallelism_and_sorted() -> None:
     live, peak, lock = [0], [0], threading.Lock()
-    tgts = [V.Target(f"m{i:02d}", "h", 22, "root", "k", {}) for i in range(20)]
+    tgts = [V.Target(f"m{i:02d}", to("h", key="k"), {}) for i in range(20)]
 
     def check(t: V.Target) -> V.HostResult:
         with lock:
