@@ -419,13 +419,14 @@ class Lab:
             y.dump(doc, f)
 
     def ssh_cmd(self, name: str, command: str) -> list[str]:
+        from connectors.ssh import Endpoint, known_hosts_line, ssh_command  # delivery's own options
+
         h, known = self.hosts[name], self.host_dir(name) / "known_hosts"
-        known.write_text(f"{h.ipv4} {(self.host_dir(name) / 'ssh_host_ed25519_key.pub').read_text()}")
-        return [
-            "ip", "netns", "exec", self.ctl, "ssh", "-i", str(self.client_key), "-o", "IdentitiesOnly=yes",
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=yes",
-            "-o", f"UserKnownHostsFile={known}", "-o", "LogLevel=ERROR", f"root@{h.ipv4}", command,
-        ]  # fmt: skip
+        host_key = (self.host_dir(name) / "ssh_host_ed25519_key.pub").read_text().strip()
+        known.write_text(known_hosts_line(h.ipv4, 22, host_key))
+        to = Endpoint(host=h.ipv4, port=22, user="root", host_key=host_key)
+        ssh = ssh_command(to, known, command, connect_timeout=5, identity=str(self.client_key))
+        return ["ip", "netns", "exec", self.ctl, *ssh]
 
     def ssh_logins(self, name: str) -> int:
         """SSH logins host ``name``'s sshd accepted so far (its log, LogLevel VERBOSE)."""
