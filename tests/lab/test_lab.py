@@ -33,8 +33,8 @@ import inventory
 import payloads
 from harness import lab as L
 from inventory.lifecycle import State
-from tests.helpers.engine import custom_steps, require_pulumi
-from tests.helpers.lab import lab_netns, preflight
+from tests.helpers.engine import custom_steps
+from tests.helpers.lab import running
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.lab]
@@ -63,18 +63,12 @@ def _real_hostname_file() -> bytes | None:
 @pytest.fixture
 def lab(tmp_path: Path):
     lab = L.Lab(tmp_path / "lab", prefix=f"ul{os.getpid() % 100000}-")
-    preflight(lab)
-    require_pulumi(L.engine_env(tmp_path))
     real_hostname_file = _real_hostname_file()
     real_hostname = socket.gethostname()
     try:
-        lab.up()
-        yield lab
+        with running(lab, tmp_path):
+            yield lab
     finally:
-        lab.down()
-        assert lab_netns(lab.prefix) == [], "lab down left namespaces behind"
-        mounts = Path("/proc/self/mountinfo").read_text()
-        assert str(lab.run_dir) not in mounts and "uniform-lab" not in mounts, "a lab mount leaked"
         # every namespace shared the real filesystem: nothing reached the real /etc or hostname
         assert _real_hostname_file() == real_hostname_file
         assert socket.gethostname() == real_hostname

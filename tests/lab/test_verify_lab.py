@@ -25,8 +25,7 @@ import pytest
 import inventory
 import payloads
 from harness import lab as L
-from tests.helpers.engine import require_pulumi
-from tests.helpers.lab import lab_netns, preflight
+from tests.helpers.lab import running
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.lab]
@@ -35,17 +34,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.lab]
 @pytest.fixture
 def lab(tmp_path: Path):
     lab = L.Lab(tmp_path / "lab", prefix=f"uv{os.getpid() % 100000}-")
-    preflight(lab)
-    require_pulumi(L.engine_env(tmp_path))
-    try:
-        lab.up()
+    with running(lab, tmp_path):
         yield lab
-    finally:
-        lab.down()
-        assert lab_netns(lab.prefix) == [], "lab down left namespaces behind"
-        mounts = Path("/proc/self/mountinfo").read_text()
-        assert str(lab.run_dir) not in mounts, "a lab mount leaked"
-        assert not Path("/etc/uniform").exists(), "the real /etc was touched"
 
 
 def verify(
