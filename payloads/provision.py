@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from inventory import lifecycle
-from inventory.model import Inventory, Kind, Machine, Network, Nic, State
+from inventory.model import Inventory, Kind, Machine, Network, Nic
 
 from . import _net
 from ._env import render
@@ -40,13 +40,11 @@ NETBOOT_SCRIPT = "/etc/uniform/netboot/install-loader.sh"
 #: where install-loader.sh takes the loader and installer from: Debian package
 #: debian-installer-12-netboot-amd64 (the netboot tree of the bookworm installer)
 NETBOOT_SOURCE = "/usr/lib/debian-installer/images/12/amd64/text"
-#: the states that get a boot path (netboot config or cloud-init seed)
-PROVISIONED = frozenset({State.STAGED})
 
 
 def provisioned(m: Machine) -> bool:
-    """Whether ``m`` gets its boot path now (staged); active and later states lose it."""
-    return m.state in PROVISIONED
+    """Whether ``m`` gets its boot path now (lifecycle.BOOT_PATH: staged); later states lose it."""
+    return lifecycle.boot_path(m.state)
 
 
 def mac_file(mac: str) -> str:

@@ -11,7 +11,7 @@ import uuid
 from typing import NamedTuple
 
 from inventory import lifecycle
-from inventory.model import Machine, State
+from inventory.model import Machine
 
 from .. import provision
 from .._env import render
@@ -126,7 +126,7 @@ def _hypervisor_files(ctx: Context, hv: Machine) -> list[PayloadFile]:
         "hypervisor/apply.sh.j2",
         ns=LIBVIRT_NS,
         wanted=[vm.name for vm in vms],
-        vms=[_VmRun(vm.name, vm.state in (State.STAGED, State.ACTIVE)) for vm in vms],
+        vms=[_VmRun(vm.name, vm.state in lifecycle.RUNNING) for vm in vms],
     )
     files.append(PayloadFile(f"{LIBVIRT_DIR}/apply.sh", apply, mode=0o755, reload="libvirt"))
     return files
