@@ -19,11 +19,13 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .exitcodes import Exit, UsageError
+from .machine_diff import machine_changes
 from .select import find_project, stack_inventory, stack_names
 
 MACHINE_TYPE = "uniform:machine:Machine"
@@ -149,10 +151,12 @@ def _files(gc: GroupChange) -> str:
     return " ".join(parts)
 
 
-def format_summary(stack: str, s: Summary) -> str:
+def format_summary(stack: str, s: Summary, changes: Sequence[str] = ()) -> str:
+    """The preview's summary; ``changes`` (cli.machine_diff: what changed on which machine) lead."""
     counts = ", ".join(f"{n} {op}" for op, n in sorted(s.counts.items()) if op != "same")
     same = s.counts.get("same", 0)
     lines = [f"stack {stack}: {counts or 'no changes'}{f' ({same} unchanged)' if same else ''}"]
+    lines += [f"  {line}" for line in changes]
     lines.append(f"  machines added:   {', '.join(s.added) or '-'}")
     lines.append(f"  machines removed: {', '.join(s.removed) or '-'}")
     ch = ", ".join(f"{m} ({', '.join(g)})" for m, g in s.changed.items())
@@ -318,20 +322,26 @@ def cmd_review(args: argparse.Namespace) -> int:
     for stack in stacks:
         print(f"previewing {stack} ...", file=sys.stderr)
         rc, data, err = run_preview(project, stack, pack)
+        changes: list[str] = []
+        if not args.stack:  # a git change: what it does to each machine, base -> working tree
+            try:
+                changes = machine_changes(project, args.base, stack_inventory(project, stack))
+            except UsageError:
+                changes = []
         if rc != 0 or data is None:
             failed += 1
             problems = failure_report(project, stack, pack)
-            results[stack] = {"ok": False, "problems": problems}
+            results[stack] = {"ok": False, "problems": problems, "machine_changes": changes}
             if not args.json:
                 print(f"stack {stack}: PREVIEW FAILED (exit {rc})")
                 print("\n".join(f"  {line}" for line in problems))
             if data is not None and not args.json:
-                print(format_summary(stack, summarize(data)).split("\n", 1)[1])
+                print(format_summary(stack, summarize(data), changes).split("\n", 1)[1])
             continue
         s = summarize(data)
-        results[stack] = {"ok": True, **s.as_dict()}
+        results[stack] = {"ok": True, "machine_changes": changes, **s.as_dict()}
         if not args.json:
-            print(format_summary(stack, s))
+            print(format_summary(stack, s, changes))
     if args.json:
         print(json.dumps(results, indent=2))
     return Exit.PROBLEMS if failed else Exit.OK
