@@ -9,6 +9,28 @@ from dataclasses import dataclass
 Loc = tuple[str | int, ...]
 
 
+#: how much of a value that uniform does not know an error message may quote
+EXCERPT = 40
+
+
+def excerpt(value: object, limit: int = EXCERPT) -> str:
+    """A short, escaped quotation of unknown input: ``repr`` (so control characters, quotes
+    and newlines are escaped), cut to ``limit`` characters.  An error message never echoes
+    more of a file than this: a pull request that points a machine file at a secret must
+    not make CI print the secret."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(str(value))} characters)"
+
+
+def _key(part: str) -> str:
+    """A mapping key as it appears in a field path: plain when it is a short identifier."""
+    if len(part) <= EXCERPT and part.replace("_", "").replace("-", "").isalnum() and part.isascii():
+        return part
+    return excerpt(part)
+
+
 def render_path(path: Loc) -> str:
     """``("nics", 0, "networks", 0, "ipv4")`` -> ``nics[0].networks[0].ipv4``."""
     out = ""
@@ -16,7 +38,7 @@ def render_path(path: Loc) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else part
+            out += f".{_key(part)}" if out else _key(part)
     return out
 
 

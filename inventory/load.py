@@ -12,6 +12,7 @@ import hashlib
 import marshal
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from ruamel.yaml import __version__ as ruamel_version
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.resolver import VersionedResolver
 
-from .errors import Loc, Problem, Reporter
+from .errors import Loc, Problem, Reporter, excerpt
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*(MiB|GiB|TiB)\s*$")
 _UNIT_MIB = {"MiB": 1, "GiB": 1024, "TiB": 1024 * 1024}
@@ -40,7 +41,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, float):
         return f"number {value}"
     if isinstance(value, str):
-        return f"string {value!r}"
+        return f"string {excerpt(value)}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -70,7 +71,7 @@ def string(choices: tuple[str, ...] = ()) -> Check:
         if not isinstance(value, str):
             return ctx.bad(loc, f"expected a string, got {_describe(value)}")
         if choices and value not in choices:
-            return ctx.bad(loc, f"{value!r} is not one of: {', '.join(choices)}")
+            return ctx.bad(loc, f"{excerpt(value)} is not one of: {', '.join(choices)}")
         return value
 
     return check
@@ -172,7 +173,7 @@ def obj(fields: dict[str, Field]) -> Check:
         for k in value:
             if k not in fields:
                 hint = difflib.get_close_matches(str(k), known, n=1, cutoff=0.6)
-                msg = f"unknown key {k!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                msg = f"unknown key {excerpt(k)}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
                 ctx.bad(loc + (str(k),), msg)
         for name, f in fields.items():
             v = value.get(name, MISSING)
@@ -345,9 +346,15 @@ _SAFE.Resolver = _Yaml12Resolver
 
 def _parse(path: Path, rel: str, rep: Reporter) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        rep.add(rel, (), f"cannot read: {e}")
+        data = path.read_bytes()
+    except OSError as e:
+        rep.add(rel, (), f"cannot read: {e.strerror or e}")
+        return MISSING
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        lineno = data[: e.start].count(b"\n") + 1
+        rep.add(rel, (), f"not UTF-8 at line {lineno} (byte 0x{data[e.start]:02x}); save the file as UTF-8")
         return MISSING
     try:
         return _SAFE.load(text)
@@ -375,7 +382,16 @@ def _check_file(path: Path, rel: str, customer: str) -> tuple[Any, FileProblems]
         if doc is not MISSING:
             checked = CUSTOMER(doc, (), Ctx(rep, rel))
             result = None if checked is MISSING else checked
-    elif doc is not MISSING and doc is not None:  # (an empty file declares nothing)
+    elif doc is None:
+        # An empty file is a truncation (a bad merge, a full disk, an editor crash), never
+        # "no machines": read as such, it would silently delete running machines.
+        rep.add(
+            rel,
+            (),
+            "empty machine file: it declares no machine (to take a machine out, decommission "
+            "it; to drop a planned or retired one, `uniform machine remove`)",
+        )
+    elif doc is not MISSING:
         entries: list[Entry] = []
         for base, d in [((i,), d) for i, d in enumerate(doc)] if isinstance(doc, list) else [((), doc)]:
             name = d.get("name") if isinstance(d, dict) else None
@@ -441,6 +457,27 @@ class _Cache:
             pass  # a cache that cannot be written is only slower
 
 
+def _not_plain(path: Path, root: Path) -> str | None:
+    """Why ``path`` is not read, or None for a regular file inside the customer directory.
+
+    Inventories come from pull requests that CI reads: a link to ``/etc/shadow`` or to a
+    key file must not be followed (its lines would come back as "problems"), and a FIFO
+    would hang the run.  Nothing of the target is read or quoted."""
+    try:
+        st = path.lstat()
+    except OSError as e:
+        return f"cannot read: {e.strerror or e}"
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link: uniform reads only regular files inside the customer directory"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file: not read"
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return "is outside the customer directory: not read"
+    return None
+
+
 def read(root: Path, rep: Reporter, cache_dir: Path | None = None) -> RawInventory:
     """Read and type-check ``customer.yaml`` and ``machines/*.yaml`` under ``root``."""
     raw = RawInventory(root, rep.customer)
@@ -454,8 +491,10 @@ def read(root: Path, rep: Reporter, cache_dir: Path | None = None) -> RawInvento
             rep.problems.append(Problem(rep.customer, rel, machine, fld, message, None, tuple(loc)))
 
     cpath = root / "customer.yaml"
-    if not cpath.is_file():
+    if not cpath.is_file() and not cpath.is_symlink():
         rep.add("customer.yaml", (), "missing customer.yaml")
+    elif why := _not_plain(cpath, root):
+        rep.add("customer.yaml", (), why)
     else:
         seen.add("customer.yaml")
         doc, found = cache.get(cpath, "customer.yaml", rep.customer)
@@ -463,10 +502,17 @@ def read(root: Path, rep: Reporter, cache_dir: Path | None = None) -> RawInvento
         if doc is not None:
             raw.doc = doc
     mdir = root / "machines"
-    names = sorted(e.name for e in os.scandir(mdir) if e.name.endswith(".yaml")) if mdir.is_dir() else []
+    names: list[str] = []
+    if mdir.is_symlink():
+        rep.add("machines", (), _not_plain(mdir, root) or "is a symbolic link: not read")
+    elif mdir.is_dir():
+        names = sorted(e.name for e in os.scandir(mdir) if e.name.endswith(".yaml"))
     for fname in names:
         path = mdir / fname
         rel = f"machines/{fname}"
+        if why := _not_plain(path, root):
+            rep.add(rel, (), why)
+            continue
         seen.add(rel)
         entries, found = cache.get(path, rel, rep.customer)
         problems(rel, found)
@@ -506,10 +552,12 @@ def add_lines(root: Path, problems: list[Problem]) -> list[Problem]:
     out = []
     for p in problems:
         if p.line is None and p.file not in by_file:
-            try:
-                by_file[p.file] = rt.load((root / p.file).read_text(encoding="utf-8"))
-            except Exception:  # unreadable or invalid YAML: the problem already says so
-                by_file[p.file] = None
+            by_file[p.file] = None
+            if _not_plain(root / p.file, root) is None:  # never a link, a FIFO, ...
+                try:
+                    by_file[p.file] = rt.load((root / p.file).read_text(encoding="utf-8"))
+                except Exception:  # unreadable or invalid YAML: the problem already says so
+                    pass
         doc = by_file.get(p.file)
         if doc is not None and p.line is None:
             line = _line_of(doc, p.loc)
