@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from . import addresses, macs
 from .addresses import Pool
 from .errors import Loc, Reporter, render_path
-from .lifecycle import HOLDS_ADDRESSES
+from .lifecycle import DELIVERED, HOLDS_ADDRESSES
+from .model import State
 from .validate import MachinePlan, NetPlan
 
 
@@ -23,6 +24,14 @@ class Addr:
     ipv6: str | None = None
     ipv4_pinned: bool = False
     ipv6_pinned: bool = False
+
+
+def seniority(p: MachinePlan) -> tuple[int, str]:
+    """The order in which pinned values are claimed: delivered machines first, then the
+    others, then planned ones.  A duplicate is reported on the later claimant, so the new
+    (planned) machine that causes a collision is the one named, not the running one."""
+    rank = 0 if p.state in DELIVERED else 2 if p.state is State.PLANNED else 1
+    return (rank, p.name)
 
 
 def slot_hash(customer: str, machine: str, nic: str, network: str, version: int) -> int:
@@ -39,7 +48,7 @@ def assign_macs(
     out: dict[tuple[str, int], str] = {}
     owner: dict[str, tuple[str, Loc]] = {}
     dup_macs.clear()
-    for p in plans:
+    for p in sorted(plans, key=seniority):
         for i, nic in enumerate(p.nics):
             if nic.mac is None:
                 continue
@@ -93,7 +102,7 @@ def assign_addresses(
         pool.take(value, (p.name, field))
         return True
 
-    for p in plans:
+    for p in sorted(plans, key=seniority):
         holds = p.state in HOLDS_ADDRESSES
         for i, nic in enumerate(p.nics):
             for j, att in enumerate(nic.atts):
@@ -134,6 +143,10 @@ def assign_addresses(
                             a.ipv4, a.ipv4_pinned = text, True
                         else:
                             a.ipv6, a.ipv6_pinned = text, True
+    # Unpinned values are allocated in name order whatever the claim order above: the
+    # order decides who wins a hash collision, so it must not depend on states.
+    order = {p.name: k for k, p in enumerate(plans)}
+    todo.sort(key=lambda t: (order[t[0].name], t[1], t[2], t[3]))
     for p, i, j, v, pool in todo:
         nic = p.nics[i]
         att = nic.atts[j]
