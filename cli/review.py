@@ -29,7 +29,9 @@ from .machine_diff import machine_changes
 from .select import find_project, stack_inventory, stack_names
 
 MACHINE_TYPE = "uniform:machine:Machine"
-DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
+#: the delivery resources' type (components.delivery.Files), and the SDK's anonymous type they
+#: had before (states and previews recorded then)
+DYNAMIC_TYPES = ("pulumi-python:dynamic/uniform:Files", "pulumi-python:dynamic:Resource")
 #: delivery resource name suffix -> payload group
 GROUP_SUFFIXES = (
     ("-dhcp-files", "dhcp"),
@@ -123,7 +125,7 @@ def summarize(preview: dict[str, Any]) -> Summary:
             elif op == "delete":
                 removed.add(name)
             continue
-        mg = group_of(name) if typ == DYNAMIC_TYPE else None
+        mg = group_of(name) if typ in DYNAMIC_TYPES else None
         if mg is None or op == "delete-replaced":
             continue
         old, new = _inputs(step.get("oldState")), _inputs(step.get("newState"))

@@ -126,7 +126,7 @@ def test_bad_inventory_stops_before_any_resource(project) -> None:
     assert "Traceback" not in text
     # nothing was registered but the stack itself
     assert "+ 1 to create" not in text or "dynamic" not in text
-    assert "pulumi-python:dynamic:Resource" not in text
+    assert "pulumi-python:dynamic" not in text
 
 
 @pytest.mark.parametrize("customer", ["demo", "acme", "globex"])

@@ -20,5 +20,5 @@ def custom_steps(preview: dict[str, Any]) -> dict[str, str]:
     return {
         s["urn"].rsplit("::", 1)[1]: s["op"]
         for s in preview["steps"]
-        if "dynamic:Resource" in s["urn"] and s["op"] != "same"
+        if "dynamic/uniform:Files" in s["urn"] and s["op"] != "same"
     }

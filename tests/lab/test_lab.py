@@ -140,9 +140,9 @@ def test_lab_end_to_end(lab) -> None:
     proc = eng.run("up", "--yes", "--skip-preview", "--continue-on-error", check=False)
     assert proc.returncode != 0
     diagnostics = (proc.stdout + proc.stderr).split("Diagnostics:", 1)[1]
-    failed = [line for line in proc.stdout.splitlines() if "failed**" in line and "dynamic:Resource" in line]
+    failed = [line for line in proc.stdout.splitlines() if "failed**" in line and "uniform:Files" in line]
     assert [line.split("Resource ", 1)[1].split()[0] for line in failed] == ["app1-base"], proc.stdout
-    assert "pulumi-python:dynamic:Resource (app1-base):" in diagnostics
+    assert "pulumi-python:dynamic/uniform:Files (app1-base):" in diagnostics
     refused = "root@10.77.0.12:22: ssh failed: ssh: connect to host 10.77.0.12 port 22: Connection refused"
     assert refused in diagnostics
     others = [n for n in everyone if n != "app1"]
