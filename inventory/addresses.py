@@ -43,6 +43,14 @@ def parse_prefix(text: str, version: int) -> netaddr.IPNetwork | str:
         return f"expected an IPv{version} prefix, got {text!r}"
     if net.ip != net.network:
         return f"host bits set in prefix {text!r} (did you mean '{net.cidr}'?)"
+    # uniform serves LAN segments (hosts, a gateway, DHCP and DNS): a point-to-point /31 or
+    # /127 and a single-address /32 or /128 leave no room for that (docs/inventory.md)
+    if net.prefixlen > (30 if version == 4 else 126):
+        smallest = "/30" if version == 4 else "/126"
+        return (
+            f"prefix {text!r} is too small for a LAN segment (point-to-point links are not "
+            f"managed); use {smallest} or larger"
+        )
     return net
 
 

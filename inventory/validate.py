@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from . import addresses, macs
 from .capacity import by_hypervisor, usage
-from .errors import Loc, Reporter
+from .errors import Loc, Reporter, excerpt
 from .lifecycle import TRANSITIONS, USES_CAPACITY
 from .load import RawInventory, RawMachine
 from .model import Customer, Delivery, Kind, Network, Provisioning, Services, Ssh, State
@@ -116,6 +116,10 @@ def customer(raw: RawInventory, rep: Reporter) -> Customer:
     for i, key in enumerate(ssh.get("authorized_keys", [])):
         if key is not None and ("PRIVATE KEY" in key or not key.startswith(("ssh-", "ecdsa-", "sk-"))):
             rep.add(f, ("ssh", "authorized_keys", i), "not an OpenSSH public key")
+    user = ssh.get("user")
+    if user is not None and not _USER_RE.match(user):
+        rep.add(f, ("ssh", "user"), f"{excerpt(user)} is not a user name (a-z, 0-9, '_-', at most 32)")
+        ssh["user"] = None
     host_keys = ssh.get("host_keys", {})
     for host, key in host_keys.items():
         if "PRIVATE KEY" in key or not key.startswith(("ssh-", "ecdsa-", "sk-")):
@@ -192,6 +196,20 @@ def _provisioning(p: dict[str, Any], rep: Reporter) -> Provisioning:
             value = getattr(d, key)
         out[key] = value
     return Provisioning(**out)
+
+
+#: a Linux interface name: it becomes a networkd file name and libvirt's <source bridge=...>
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$")
+#: a POSIX portable user name (useradd's default rule): it reaches sudoers, preseed
+#: late_command and cloud-init, so nothing else is accepted
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+def _bridge(value: str | None, f: str, loc: Loc, rep: Reporter) -> str | None:
+    if value is None or _IFNAME_RE.match(value):
+        return value
+    rep.add(f, loc, f"bridge {excerpt(value)} is not an interface name (1-15 of A-Z, a-z, 0-9, '_.-')")
+    return None
 
 
 def networks(raw: RawInventory, cust: Customer, rep: Reporter) -> dict[str, NetPlan]:
@@ -310,14 +328,34 @@ def networks(raw: RawInventory, cust: Customer, rep: Reporter) -> dict[str, NetP
             gateway6=gateways[6],
             reserved=tuple(reserved),
             dhcp_pool=dhcp_pool,
-            bridge=n.get("bridge"),
+            bridge=_bridge(n.get("bridge"), f, loc + ("bridge",), rep),
             dns_servers=tuple(dns),
             mtu=n.get("mtu"),
             boot_filename=boot_filename,
             boot_server=boot_server,
         )
         out[name] = NetPlan(model, pools.get(4), pools.get(6))
+    _overlaps(out, rep)
     return out
+
+
+def _overlaps(nets: dict[str, NetPlan], rep: Reporter) -> None:
+    """Two networks never share an address: each would give it out (two DHCP reservations,
+    two A and PTR records), and dnsmasq refuses the result."""
+    seen: list[tuple[str, addresses.Pool]] = []
+    for name, plan in nets.items():  # sorted by name: the later network is reported
+        for pool in (plan.v4, plan.v6):
+            if pool is None:
+                continue
+            for other, op in seen:
+                if op.version == pool.version and pool.first <= op.last and op.first <= pool.last:
+                    rep.add(
+                        "customer.yaml",
+                        ("networks", name, f"ipv{pool.version}"),
+                        f"{pool.prefix} overlaps network {other!r} ({op.prefix}): "
+                        "networks cannot share addresses",
+                    )
+            seen.append((name, pool))
 
 
 def machines(
@@ -433,6 +471,7 @@ def machines(
         )
     plans.sort(key=lambda p: p.name)
     _hypervisors(plans, rep)
+    _bridges(plans, nets, rep)
     return plans
 
 
@@ -448,8 +487,55 @@ def _hypervisors(plans: list[MachinePlan], rep: Reporter) -> None:
             p.bad(rep, ("hypervisor",), f"unknown hypervisor {hv!r}{_suggest(hv, list(by_name))}")
         elif "hypervisor" not in by_name[hv].data.get("roles", []):
             p.bad(rep, ("hypervisor",), f"{hv!r} does not have role 'hypervisor'")
+        elif by_name[hv].kind is not Kind.HW:
+            # a VM's host is hardware: no chains, so no loops (web1 on web2 on web1)
+            p.bad(rep, ("hypervisor",), f"hypervisor {hv!r} is a VM: VMs run on hardware machines only")
         elif by_name[hv].state is State.RETIRED and p.state in USES_CAPACITY:
             p.bad(rep, ("hypervisor",), f"hypervisor {hv!r} is retired but this VM is {p.state.value}")
+
+
+def _bridges(plans: list[MachinePlan], nets: dict[str, NetPlan], rep: Reporter) -> None:
+    """A VM NIC sits on one bridge, and its hypervisor must have that bridge.
+
+    A hypervisor has the bridge of each network one of its NICs is on alone (that NIC
+    becomes the bridge's port, payloads/roles/base.py); a VM NIC attaches to the bridge of
+    its networks, so networks with different bridges cannot share one VM NIC."""
+    by_name = {p.name: p for p in plans}
+
+    def bridge(network: str) -> str | None:
+        plan = nets.get(network)
+        return plan.model.bridge if plan else None
+
+    for p in plans:
+        if p.kind is not Kind.VM:
+            continue  # a host's own NIC carries several networks without a bridge
+        hv = by_name.get(p.hypervisor or "")
+        for nic in p.nics:
+            known = [a.network for a in nic.atts if a.network in nets]
+            used = sorted({b for n in known if (b := bridge(n))})
+            if len(used) > 1 or (used and any(bridge(n) is None for n in known)):
+                where = ", ".join(f"{n} ({bridge(n) or 'no bridge'})" for n in known)
+                p.bad(
+                    rep,
+                    nic.loc + ("networks",),
+                    f"networks on different bridges: {where}; a VM NIC sits on one",
+                )
+                continue
+            if hv is None or hv.kind is not Kind.HW or not used:
+                continue
+            have = {
+                b: hn.atts[0].network
+                for hn in hv.nics
+                if len(hn.atts) == 1 and (b := bridge(hn.atts[0].network))
+            }
+            if used[0] not in have:
+                offered = ", ".join(sorted(have)) or "none"
+                p.bad(
+                    rep,
+                    nic.loc + ("networks", 0, "network"),
+                    f"network {known[0]!r} is on bridge {used[0]!r}, which hypervisor {hv.name!r} "
+                    f"does not have (its bridges: {offered}; give it a NIC on {known[0]!r} alone)",
+                )
 
 
 def host_keys(cust: Customer, plans: list[MachinePlan], rep: Reporter) -> None:
