@@ -110,6 +110,8 @@ def run(
     printed the line ``reply_after`` (newline included), ``reply(what it printed so far)``
     becomes its standard input.  That keeps parsing on this side (verify reads the
     host's manifests in Python, then asks for the paths they name) in one session.
+    The command must print that line before it reads its input (or it waits for
+    ``timeout``); one that ends without printing it gets an empty input.
 
     ``private_key`` (the key's text) or ``identity`` (a key file) authenticates;
     with neither, OpenSSH uses the operator's agent and keys.  ``timeout`` bounds
