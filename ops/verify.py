@@ -4,12 +4,13 @@
 
 For every machine whose payload is delivered (`inventory.lifecycle.DELIVERED`)
 the expected files are `payloads.render_customer(inv)`.  Each host is read in
-ONE OpenSSH session, connected the way delivery connects
-(`components/delivery.py`): BatchMode, the pinned host key from
-`ssh.host_keys` in a temporary known_hosts, `ssh.user`/`ssh.port`, an optional
-private key.  The session reads nothing but metadata: the sha256 and mode of
-every expected path, the manifests in /etc/uniform/manifest.d/, and the sha256
-of every path those manifests name.  Per host it lists
+ONE OpenSSH session, delivery's own (`connectors/ssh.py`, to the target
+`connectors/target.py` computes for delivery too): BatchMode, the pinned host key
+from `ssh.host_keys` in a temporary known_hosts, `ssh.user`/`ssh.port`, an optional
+private key.  The session reads nothing but metadata: the host sends its manifests
+(/etc/uniform/manifest.d/, layout in `payloads/manifest.py`), verify parses them and
+sends back the expected paths and those the manifests name, and the host answers
+with the sha256 and mode of each.  Per host it lists
 
 * missing     an expected file that is not on the host
 * changed     an expected file whose content (sha256) or mode differs
