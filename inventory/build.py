@@ -10,7 +10,9 @@ from pathlib import Path
 from . import allocate, validate
 from . import load as loader
 from .errors import InventoryError, Problem, Reporter
+from .lifecycle import MUST_BE_PINNED
 from .model import Attachment, Disk, Inventory, Machine, Nic
+from .pinning import unpinned_fields
 
 
 def _sort(problems: list[Problem]) -> list[Problem]:
@@ -21,15 +23,22 @@ def _sort(problems: list[Problem]) -> list[Problem]:
 
 
 def load(
-    root: str | Path, *, cache_dir: str | Path | None = None, known_roles: Collection[str] | None = None
+    root: str | Path,
+    *,
+    cache_dir: str | Path | None = None,
+    known_roles: Collection[str] | None = None,
+    require_pinned: bool = True,
 ) -> Inventory:
     """Load, validate and allocate the customer directory ``root``.
 
     Raises InventoryError with every problem found.  ``cache_dir`` (or the environment
     variable UNIFORM_INVENTORY_CACHE) keeps parsed, type-checked files between runs.
     ``known_roles``: the role names a machine may list, ``payloads.ROLE_NAMES`` (the role
-    registry lives above this package); None accepts any name."""
-    return load_timed(root, None, cache_dir=cache_dir, known_roles=known_roles)
+    registry lives above this package); None accepts any name.  ``require_pinned``: a
+    machine in a state that must be pinned (staged and later, ``lifecycle.MUST_BE_PINNED``)
+    with a generated or allocated value is a problem; only ``pin`` and ``transition``,
+    which write those values, load without it."""
+    return load_timed(root, None, cache_dir=cache_dir, known_roles=known_roles, require_pinned=require_pinned)
 
 
 def load_timed(
@@ -38,6 +47,7 @@ def load_timed(
     *,
     cache_dir: str | Path | None = None,
     known_roles: Collection[str] | None = None,
+    require_pinned: bool = True,
 ) -> Inventory:
     """``load``, adding the seconds spent in each stage to ``timings`` (for bench/)."""
     # Loading allocates many small, long-lived objects and no cycles: the cyclic GC would
@@ -45,7 +55,7 @@ def load_timed(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _load(Path(root), timings, cache_dir, known_roles)
+        return _load(Path(root), timings, cache_dir, known_roles, require_pinned)
     finally:
         if enabled:
             gc.enable()
@@ -56,6 +66,7 @@ def _load(
     timings: dict[str, float] | None,
     cache_dir: str | Path | None,
     known_roles: Collection[str] | None,
+    require_pinned: bool,
 ) -> Inventory:
     rep = Reporter(root.name)
     t = [time.perf_counter()]
@@ -105,5 +116,20 @@ def _load(
             location=d.get("location"),
         )
     inv = Inventory(cust, {n: nets[n].model for n in sorted(nets)}, machines, str(root))
+    if require_pinned:
+        for p in plans:
+            if p.state not in MUST_BE_PINNED:
+                continue
+            for loc, value in unpinned_fields(inv, machines[p.name]):
+                # Enforced here, not only in the policy pack: `pulumi up` alone must never
+                # deliver a machine whose address can still move.
+                p.bad(
+                    rep,
+                    loc,
+                    f"{value} is generated, not pinned, and {p.name} is {p.state.value}: "
+                    f"it could move (run `uniform pin -C {cust.name}`)",
+                )
+        if rep.problems:
+            raise InventoryError(cust.name, _sort(loader.add_lines(root, rep.problems)))
     lap("model")
     return inv

@@ -25,8 +25,8 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from .build import load
-from .errors import InventoryError, Problem, Reporter
-from .lifecycle import HOLDS_ADDRESSES, REMOVABLE, TRANSITIONS
+from .errors import InventoryError, Problem, Reporter, render_path
+from .lifecycle import HOLDS_ADDRESSES, MUST_BE_PINNED, REMOVABLE, TRANSITIONS
 from .load import read
 from .macs import generate_mac, normalise_mac
 from .model import Inventory, State
@@ -67,10 +67,10 @@ def unpinned(inv: Inventory) -> list[str]:
 
     These are provisional until pinned; the policy is "pin before active"."""
     return [
-        f"{m.name}: {path} = {value}"
+        f"{m.name}: {render_path(loc)} = {value}"
         for m in inv.machines.values()
         if m.state in HOLDS_ADDRESSES
-        for path, value in unpinned_fields(inv, m)
+        for loc, value in unpinned_fields(inv, m)
     ]
 
 
@@ -80,14 +80,17 @@ def pin(
     *,
     txn: Txn | None = None,
     known_roles: Collection[str] | None = None,
+    states: Collection[State] = HOLDS_ADDRESSES,
 ) -> list[str]:
     """Write every generated MAC and allocated address into the machine files; return what was pinned.
 
     ``progress(done, total)`` is called after each file that has something to pin; with
-    ``txn`` (from ``guarded``) the files are written through it, so a failure restores them."""
+    ``txn`` (from ``guarded``) the files are written through it, so a failure restores them.
+    ``states``: pin only machines in these states (edits pin ``MUST_BE_PINNED`` ones)."""
     root = Path(root)
-    inv = load(root, known_roles=known_roles)  # raises InventoryError: never pin an inventory with problems
-    todo = unpinned(inv)
+    # raises InventoryError: never pin an inventory with problems (other than being unpinned)
+    inv = load(root, known_roles=known_roles, require_pinned=False)
+    todo = [t for t in unpinned(inv) if inv.machines[t.split(":", 1)[0]].state in states]
     if not todo:
         return []
     by_file: dict[str, list[str]] = {}
@@ -105,7 +108,7 @@ def pin(
         changed = False
         for entry in entries:
             found = inv.machines.get(entry.get("name"))
-            if found is None or found.name not in names or found.state not in HOLDS_ADDRESSES:
+            if found is None or found.name not in names or found.state not in states:
                 continue
             m = found
             for i, nic in enumerate(m.nics):
@@ -130,7 +133,8 @@ def pin(
                 txn.dump(y, doc, path)
             else:
                 _dump(y, doc, path)
-    load(root, known_roles=known_roles)  # the pinned files must load to the same result
+    # the pinned files must load to the same result
+    load(root, known_roles=known_roles, require_pinned=states != HOLDS_ADDRESSES)
     return todo
 
 
@@ -174,7 +178,17 @@ def transition(root: str | Path, machine: str, new_state: str | State) -> None:
         _insert_after(entry, "state", "history", hist)
     else:
         hist.append(cur.value)
+    before = path.read_bytes()
     _dump(y, doc, path)
+    if dst in MUST_BE_PINNED and cur not in MUST_BE_PINNED:
+        # Reaching staged pins the machine's generated MACs and allocated addresses in its
+        # file, so they can never move once it is delivered; if the inventory has problems,
+        # the state change is undone.
+        try:
+            pin(root, states=MUST_BE_PINNED)
+        except BaseException:
+            _atomic_write(path, before)
+            raise
 
 
 # ------------------------------------------------------------------ checked edits
@@ -238,16 +252,16 @@ def _atomic_write(path: Path, data: bytes) -> None:
 _CACHE: list[Path] = []
 
 
-def _load(root: Path, known_roles: Collection[str] | None = None) -> Inventory:
+def _load(root: Path, known_roles: Collection[str] | None = None, require_pinned: bool = True) -> Inventory:
     """``load``, with a parse cache private to this process unless UNIFORM_INVENTORY_CACHE
     names one: an edit loads before and after, and the second load then re-parses only the
     files the edit wrote (10,000 machines: seconds instead of twice the full parse)."""
     if os.environ.get("UNIFORM_INVENTORY_CACHE"):
-        return load(root, known_roles=known_roles)
+        return load(root, known_roles=known_roles, require_pinned=require_pinned)
     if not _CACHE:
         _CACHE.append(Path(tempfile.mkdtemp(prefix="uniform-edit-")))
         atexit.register(shutil.rmtree, _CACHE[0], True)
-    return load(root, cache_dir=_CACHE[0], known_roles=known_roles)
+    return load(root, cache_dir=_CACHE[0], known_roles=known_roles, require_pinned=require_pinned)
 
 
 @contextmanager
@@ -261,6 +275,11 @@ def guarded(
     try:
         yield txn
         if reload:
+            inv = _load(txn.root, known_roles, require_pinned=False)
+            if any(m.state in MUST_BE_PINNED and unpinned_fields(inv, m) for m in inv.machines.values()):
+                # An edit that gives a staged or later machine a new value (a NIC, a move
+                # into staged) pins it in the same transaction: its address never moves.
+                pin(txn.root, txn=txn, known_roles=known_roles, states=MUST_BE_PINNED)
             txn.inventory = _load(txn.root, known_roles)
     except BaseException:
         txn.rollback()

@@ -82,7 +82,7 @@ Y = True
 #:            addrs  dhcp/dns  delivered  vm_def  vm_run  boot  pinned  removable  capacity
 CAPABILITIES: dict[State, Capabilities] = {
     P: Capabilities(Y,     _,        _,         _,      _,      _,    _,      Y,         Y),
-    S: Capabilities(Y,     Y,        Y,         Y,      Y,      Y,    _,      _,         Y),
+    S: Capabilities(Y,     Y,        Y,         Y,      Y,      Y,    Y,      _,         Y),
     A: Capabilities(Y,     Y,        Y,         Y,      Y,      _,    Y,      _,         Y),
     O: Capabilities(Y,     Y,        Y,         Y,      _,      _,    Y,      _,         Y),
     F: Capabilities(Y,     Y,        Y,         Y,      _,      _,    Y,      _,         Y),

@@ -9,22 +9,24 @@ Used by ``uniform pin``/``unpinned`` (inventory.edit) and the pinned-addresses r
 
 from __future__ import annotations
 
+from .errors import Loc
 from .model import Inventory, Machine
 
 __all__ = ["unpinned_fields"]
 
 
-def unpinned_fields(inv: Inventory, m: Machine) -> list[tuple[str, str]]:
-    """(field path, value) of every generated MAC and allocated address of ``m``, in file order."""
-    out = []
+def unpinned_fields(inv: Inventory, m: Machine) -> list[tuple[Loc, str]]:
+    """(location in the machine's entry, value) of every generated MAC and allocated address
+    of ``m``, in file order; ``render_path(loc)`` is the field, e.g. ``nics[0].mac``."""
+    out: list[tuple[Loc, str]] = []
     for i, nic in enumerate(m.nics):
         if not nic.mac_pinned:
-            out.append((f"nics[{i}].mac", nic.mac))
+            out.append((("nics", i, "mac"), nic.mac))
         for j, a in enumerate(nic.attachments):
-            f = f"nics[{i}].networks[{j}]"
+            at: Loc = ("nics", i, "networks", j)
             if a.ipv4 is not None and not a.ipv4_pinned:
-                out.append((f"{f}.ipv4", a.ipv4))
+                out.append(((*at, "ipv4"), a.ipv4))
             eui64 = (inv.networks[a.network].ipv6 or "").endswith("/64")
             if a.ipv6 is not None and not a.ipv6_pinned and not eui64:
-                out.append((f"{f}.ipv6", a.ipv6))
+                out.append(((*at, "ipv6"), a.ipv6))
     return out

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import capacity
+from .errors import render_path
 from .lifecycle import DELIVERED, MUST_BE_PINNED, ON_HYPERVISOR
 from .model import Inventory
 from .pinning import unpinned_fields
@@ -31,7 +32,7 @@ def pinned_addresses(inv: Inventory) -> list[Violation]:
     for m in inv.machines.values():
         if m.state not in MUST_BE_PINNED:
             continue
-        loose = [f"{path} = {value}" for path, value in unpinned_fields(inv, m)]
+        loose = [f"{render_path(loc)} = {value}" for loc, value in unpinned_fields(inv, m)]
         if loose:
             out.append(
                 Violation(

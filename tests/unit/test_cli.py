@@ -526,8 +526,10 @@ def test_render(acme: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_policy(acme: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(acme, "policy") == 0
     assert capsys.readouterr().out == "acme: 3 rules, no violations\n"
-    # an active machine with a generated MAC and an allocated address
+    # a NIC added to an active machine is pinned by the same edit (its address never moves)
     assert run(acme, "nic", "add", "web1", "eth1", "--network", "mgmt") == 0
+    web1 = load(acme).machines["web1"]
+    assert web1.nics[1].mac_pinned and web1.nics[1].attachments[0].ipv4_pinned
     # a staged VM on a hypervisor that receives no files
     assert run(acme, "transition", "app1", "staged") == 0
     hv2 = (acme / "machines" / "hv1.yaml").read_text().replace("hv1", "hv2").replace(":01", ":11")
@@ -539,11 +541,23 @@ def test_policy(acme: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.splitlines() == [
         "acme: [vm-on-live-hypervisor] app1: is staged but its hypervisor hv2 is planned "
         "(its VM definitions are not delivered)",
-        "acme: [pinned-addresses] web1: is active with unpinned nics[1].mac = "
-        + load(acme).machines["web1"].nics[1].mac
-        + ", nics[1].networks[0].ipv4 = "
-        + str(load(acme).machines["web1"].nics[1].attachments[0].ipv4)
-        + " (run `uniform pin`)",
+    ]
+
+
+def test_policy_pinned_rule_directly(acme: Path) -> None:
+    """The pinned-addresses rule (load already refuses an unpinned active machine, and edits
+    pin; the pack checks it again on an inventory loaded without that check)."""
+    from inventory import InventoryError
+    from inventory.policy import pinned_addresses
+
+    path = acme / "machines" / "web1.yaml"
+    path.write_text(path.read_text().replace('    mac: "52:54:00:00:00:02"\n', ""))
+    with pytest.raises(InventoryError, match=r"web1: nics\[0\]\.mac: 52:54:00:\S+ is generated, not pinned"):
+        load(acme)
+    inv = load(acme, require_pinned=False)
+    assert [str(v) for v in pinned_addresses(inv)] == [
+        f"[pinned-addresses] web1: is active with unpinned nics[0].mac = {inv.machines['web1'].nics[0].mac} "
+        "(run `uniform pin`)"
     ]
 
 

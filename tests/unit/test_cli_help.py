@@ -142,6 +142,9 @@ SETUP: dict[tuple[str, ...], list[list[str]]] = {
             "256GiB",
             "--role",
             "hypervisor",
+            # a hypervisor has the bridges of the networks its NICs are on alone: db1's is lan's
+            "--nic",
+            "eno1:lan",
         ]
     ],
 }

@@ -238,9 +238,19 @@ def test_pin_refuses_a_broken_inventory(acme: Path) -> None:
 
 def test_transition_appends_history_and_keeps_comments(acme: Path) -> None:
     (acme / "machines" / "web2.yaml").write_text(COMMENTED)
+    planned = load(acme).machines["web2"]
+    assert not planned.nics[0].mac_pinned
     transition(acme, "web2", "staged")
     text = (acme / "machines" / "web2.yaml").read_text()
-    assert text == COMMENTED.replace("state: planned\n", "state: staged\nhistory: [planned]\n")
+    # reaching staged pins the generated MAC and the allocated address, where they were
+    mac, ipv4 = planned.nics[0].mac, planned.nics[0].attachments[0].ipv4
+    want = COMMENTED.replace("state: planned\n", "state: staged\nhistory: [planned]\n")
+    want = want.replace("  - name: eth0   # virtio\n", f'  - name: eth0   # virtio\n    mac: "{mac}"\n')
+    want = want.replace("      - network: lan\n", f"      - network: lan\n        ipv4: {ipv4}\n")
+    assert text == want
+    staged = load(acme).machines["web2"]  # loads: nothing of a staged machine is left unpinned
+    assert staged.nics[0].mac_pinned and staged.nics[0].attachments[0].ipv4_pinned
+    assert staged.nics[0].mac == mac and staged.nics[0].attachments[0].ipv4 == ipv4
     transition(acme, "web2", State.ACTIVE)
     m = load(acme).machines["web2"]
     assert m.state is State.ACTIVE and m.history == (State.PLANNED, State.STAGED)
