@@ -1,78 +1,129 @@
-"""Property tests: allocation never duplicates, and pinned allocations never move."""
+"""Property tests of allocation on generated inventories.
+
+Everything varies: machine names, states (retired and decommissioning included), how
+many NICs each machine has and on which networks, the networks themselves (tiny ones
+that collide and run out, an allocated IPv6 prefix, EUI-64 /64s), which values are
+pinned, one file per machine or one group file, and the production parse cache.
+The MAC prefix has 5 octets, so there are only 256 MACs: generated MACs collide in
+most examples and the probing loop is exercised every time.
+
+Properties:
+
+* no two non-retired NICs share a MAC, no two holders share an address, and every
+  address lies in its network, outside its network/broadcast address, gateway and
+  reserved ranges;
+* a load fails only because a network is exhausted (never anything else on a valid
+  inventory), and then names only machines that could not get an address;
+* pinned values never move;
+* adding or removing another machine never moves a pinned machine's values, and never
+  moves an unpinned value of a machine that sorts before every added/removed one;
+* a pinned value claimed twice is reported on the newer machine (planned before the
+  others before delivered), never on the delivered one;
+* the results are the same with and without the parse cache, from a cold and a warm
+  cache, in either file layout.
+
+``tools/mutations.py`` shows that these tests catch, among others, a MAC regenerated
+only once (``if`` for ``while``) and pinned values claimed in name order.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from inventory import load, pin
-from inventory.lifecycle import HOLDS_ADDRESSES
-from inventory.model import Inventory
+from inventory import InventoryError, load, pin
+from inventory.lifecycle import DELIVERED, HOLDS_ADDRESSES
+from inventory.model import Inventory, State
 
-# A small customer so that hash slots and generated MACs collide often:
-# a 5-octet MAC prefix (256 MACs), a /27 and an IPv6 /122 (allocated, not EUI-64).
-CUSTOMER = """\
-customer: acme
-domain: acme.example
-mac_prefix: "52:54:00:00:00"
-networks:
-  lan:
-    ipv4: 10.0.0.0/27
-    ipv6: fd00::/64
-    gateway4: 10.0.0.1
-    reserved: [10.0.0.2-10.0.0.4]
-  v6:
-    ipv6: fd00:6::/122
-"""
-NAMES = [f"m{i}" for i in range(12)]
-SETTINGS = settings(max_examples=25, deadline=None)
 _SAFE = YAML(typ="safe")
 _DUMP = YAML(typ="safe")
 _DUMP.default_flow_style = False
 
+#: Candidate networks, none overlapping (validation refuses overlaps and /31-/32).
+NETWORKS: dict[str, dict[str, Any]] = {
+    # 2 hosts: exhausted by the third NIC
+    "tiny": {"ipv4": "10.0.0.0/30"},
+    # 6 hosts minus the gateway and a reserved pair: 3 left; EUI-64 IPv6
+    "small": {
+        "ipv4": "10.0.1.0/29",
+        "gateway4": "10.0.1.1",
+        "reserved": ["10.0.1.5-10.0.1.6"],
+        "ipv6": "fd00:1::/64",
+    },
+    # 30 hosts: slots collide often
+    "mid": {"ipv4": "10.0.2.0/27", "gateway4": "10.0.2.1", "reserved": ["10.0.2.2"]},
+    # IPv6 only, allocated (not EUI-64): 32 addresses
+    "six": {"ipv6": "fd00:6::/123"},
+    # room for everyone
+    "big": {"ipv4": "10.1.0.0/24", "gateway4": "10.1.0.1", "ipv6": "fd00:2::/64"},
+}
+STATES = [s.value for s in State]
+MAC_PREFIX = "52:54:00:00:00"  # 256 MACs: collisions are certain with a few dozen NICs
 
-def machine(name: str, hw: bool) -> dict[str, Any]:
+SETTINGS = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+names = st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True)
+
+
+@st.composite
+def machine_specs(draw: st.DrawFn, nets: list[str], name: str) -> dict[str, Any]:
+    nic_nets = draw(st.lists(st.sampled_from(nets), min_size=1, max_size=min(3, len(nets)), unique=True))
     return {
         "name": name,
         "kind": "hw",
         "cores": 1,
         "memory": 1024,
-        "nics": [
-            {"name": "eth0", "networks": [{"network": "lan"}]},
-            {"name": "eth1", "networks": [{"network": "v6"}]},
-        ],
-        "roles": ["hypervisor"] if hw else [],
-        "state": "planned",
+        "state": draw(st.sampled_from(STATES)),
+        "nics": [{"name": f"eth{i}", "networks": [{"network": n}]} for i, n in enumerate(nic_nets)],
     }
 
 
+@st.composite
+def worlds(draw: st.DrawFn, max_machines: int = 16) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    nets = sorted(draw(st.sets(st.sampled_from(sorted(NETWORKS)), min_size=1, max_size=len(NETWORKS))))
+    machine_names = draw(st.lists(names, min_size=1, max_size=max_machines, unique=True))
+    return nets, {n: draw(machine_specs(nets, n)) for n in machine_names}
+
+
 class World:
-    def __init__(self, root: Path) -> None:
+    """A customer directory on disk, written from plain dicts."""
+
+    def __init__(self, root: Path, nets: list[str], machines: dict[str, dict[str, Any]]) -> None:
         self.root = root
-        self.machines: dict[str, dict[str, Any]] = {}
-        self.order: list[str] = []
+        self.machines = machines
         self.group = False
         (root / "machines").mkdir(parents=True)
-        (root / "customer.yaml").write_text(CUSTOMER)
+        customer = {
+            "customer": "acme",
+            "domain": "acme.example",
+            "mac_prefix": MAC_PREFIX,
+            "networks": {n: {"domain": f"{n}.acme.example", **NETWORKS[n]} for n in nets},
+        }
+        with (root / "customer.yaml").open("w") as f:
+            _DUMP.dump(customer, f)
 
     def write(self) -> None:
         mdir = self.root / "machines"
         shutil.rmtree(mdir)
         mdir.mkdir()
-        names = [n for n in self.order if n in self.machines]
         if self.group:
             with (mdir / "all.yaml").open("w") as f:
-                _DUMP.dump([self.machines[n] for n in names], f)
+                _DUMP.dump([self.machines[n] for n in sorted(self.machines)], f)
         else:
-            for n in names:
+            for n, m in self.machines.items():
                 with (mdir / f"{n}.yaml").open("w") as f:
-                    _DUMP.dump(self.machines[n], f)
+                    _DUMP.dump(m, f)
 
     def reread(self) -> None:
         self.machines = {}
@@ -82,26 +133,77 @@ class World:
                 self.machines[m["name"]] = m
 
 
-def addresses(inv: Inventory) -> dict[str, tuple[tuple[str, str | None, str | None], ...]]:
-    out = {}
-    for m in inv.machines.values():
-        out[m.name] = tuple((n.mac, a.ipv4, a.ipv6) for n in m.nics for a in n.attachments)
-    return out
+Values = dict[str, tuple[tuple[str, str | None, str | None], ...]]
 
 
-def check_unique(inv: Inventory) -> None:
-    seen: set[str] = set()
+def values(inv: Inventory) -> Values:
+    """(MAC, IPv4, IPv6) of every attachment, by machine; a retired machine holds nothing
+    (its generated MAC is released, so it may change: only its name is kept)."""
+    return {
+        m.name: tuple((n.mac, a.ipv4, a.ipv6) for n in m.nics for a in n.attachments)
+        if m.state in HOLDS_ADDRESSES
+        else ()
+        for m in inv.machines.values()
+    }
+
+
+def exhausted_only(err: InventoryError) -> set[str]:
+    """The machines that found a network exhausted; any other problem fails the test."""
+    for p in err.problems:
+        assert "is exhausted" in p.message, str(err)
+    return {p.machine for p in err.problems if p.machine}
+
+
+def load_all(root: Path, cache: Path) -> Inventory | InventoryError:
+    """Load without cache, then twice with it (cold, warm): all three must agree."""
+    results: list[Inventory | InventoryError] = []
+    for cache_dir in (None, cache, cache):
+        try:
+            results.append(load(root, cache_dir=cache_dir, require_pinned=False))
+        except InventoryError as err:
+            results.append(err)
+    first = results[0]
+    for other in results[1:]:
+        if isinstance(first, InventoryError):
+            assert isinstance(other, InventoryError) and other.problems == first.problems
+        else:
+            assert isinstance(other, Inventory), str(other)
+            assert values(other) == values(first)
+            assert other.machines == first.machines
+    return first
+
+
+def check_allocation(inv: Inventory) -> None:
+    macs: dict[str, str] = {}
+    addrs: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
     for m in inv.machines.values():
-        if m.state not in HOLDS_ADDRESSES:
-            continue
-        for n in m.nics:
-            assert n.mac not in seen
-            seen.add(n.mac)
-            for a in n.attachments:
-                for ip in (a.ipv4, a.ipv6):
-                    if ip is not None:
-                        assert ip not in seen
-                        seen.add(ip)
+        holds = m.state in HOLDS_ADDRESSES
+        for nic in m.nics:
+            if holds:
+                assert nic.mac not in macs, f"duplicate MAC {nic.mac}: {macs.get(nic.mac)} and {m.name}"
+                macs[nic.mac] = m.name
+            assert nic.mac.startswith(MAC_PREFIX + ":") or nic.mac_pinned
+            for att in nic.attachments:
+                spec = NETWORKS[att.network]
+                if not holds:
+                    assert att.ipv4 is None and att.ipv6 is None, f"retired {m.name} holds an address"
+                    continue
+                for text, prefix in ((att.ipv4, spec.get("ipv4")), (att.ipv6, spec.get("ipv6"))):
+                    assert (text is None) == (prefix is None), (m.name, att)
+                    if text is None or prefix is None:
+                        continue
+                    ip = ipaddress.ip_address(text)
+                    net = ipaddress.ip_network(prefix)
+                    assert ip in net, f"{m.name}: {ip} outside {net}"
+                    if ip.version == 4:
+                        assert ip not in (net.network_address, net.broadcast_address), (m.name, ip)
+                    assert str(ip) != spec.get("gateway4"), (m.name, ip)
+                    for r in spec.get("reserved", []) if ip.version == 4 else []:
+                        lo, _, hi = r.partition("-")
+                        first, last = ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi or lo)
+                        assert not first <= ip <= last, (m.name, ip, r)
+                    assert ip not in addrs, f"duplicate address {ip}: {addrs.get(ip)} and {m.name}"
+                    addrs[ip] = m.name
 
 
 def pinned_values(inv: Inventory) -> dict[tuple[str, str, str], str]:
@@ -118,73 +220,153 @@ def pinned_values(inv: Inventory) -> dict[tuple[str, str, str], str]:
     return out
 
 
-OPS = st.lists(
-    st.one_of(
-        st.tuples(st.just("add"), st.sampled_from(NAMES)),
-        st.tuples(st.just("remove"), st.sampled_from(NAMES)),
-        st.tuples(st.just("reorder"), st.permutations(NAMES)),
-        st.tuples(st.just("layout"), st.booleans()),
-        st.tuples(st.just("pin"), st.none()),
-    ),
-    max_size=14,
-)
+def pin_some(w: World, inv: Inventory, data: st.DataObject) -> dict[tuple[str, str, str], str]:
+    """Write a random subset of the allocated values into the machine dicts."""
+    want = {}
+    for name, spec in w.machines.items():
+        m = inv.machines[name]
+        for nic_spec, nic in zip(spec["nics"], m.nics, strict=True):
+            if data.draw(st.booleans(), label=f"pin {name} {nic.name} mac"):
+                nic_spec["mac"] = nic.mac
+                want[(name, nic.name, "mac")] = nic.mac
+            att, att_spec = nic.attachments[0], nic_spec["networks"][0]
+            for family in ("ipv4", "ipv6"):
+                value = getattr(att, family)
+                if value is None or NETWORKS[att.network].get(family, "").endswith("/64"):
+                    continue  # nothing held, or EUI-64 (derived from the MAC)
+                if data.draw(st.booleans(), label=f"pin {name} {nic.name} {family}"):
+                    att_spec[family] = value
+                    want[(name, nic.name, family)] = value
+    return want
 
 
 @SETTINGS
-@given(ops=OPS)
-def test_random_edits_never_duplicate_and_never_move_pinned(ops: list[tuple[str, Any]]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        w = World(Path(tmp) / "acme")
-        w.order = list(NAMES)
-        pinned: dict[tuple[str, str, str], str] = {}
-        for op, arg in ops:
-            if op == "add" and arg not in w.machines:
-                w.machines[arg] = machine(arg, hw=True)
-            elif op == "remove" and arg in w.machines:
-                del w.machines[arg]
-                pinned = {k: v for k, v in pinned.items() if k[0] != arg}
-            elif op == "reorder":
-                w.order = list(arg)
-            elif op == "layout":
-                w.group = arg
-            w.write()
-            if op == "pin":
-                pin(w.root)
-                w.reread()
-            inv = load(w.root)
-            check_unique(inv)
-            now = pinned_values(inv)
-            for k, v in pinned.items():
-                assert now[k] == v, k
-            pinned = now
-
-
-@SETTINGS
-@given(
-    first=st.sets(st.sampled_from(NAMES), min_size=1, max_size=6),
-    later=st.lists(st.tuples(st.booleans(), st.sampled_from(NAMES)), max_size=10),
-)
-def test_after_pin_other_edits_never_change_existing_addresses(
-    first: set[str], later: list[tuple[bool, str]]
+@given(world=worlds(), data=st.data())
+def test_generated_inventories_allocate_uniquely_and_keep_pins(
+    world: tuple[list[str], dict[str, dict[str, Any]]], data: st.DataObject
 ) -> None:
+    nets, machines = world
     with tempfile.TemporaryDirectory() as tmp:
-        w = World(Path(tmp) / "acme")
-        w.order = list(NAMES)
-        for n in first:
-            w.machines[n] = machine(n, hw=False)
+        w = World(Path(tmp) / "acme", nets, machines)
+        w.group = data.draw(st.booleans(), label="group file")
+        w.write()
+        got = load_all(w.root, Path(tmp) / "cache")
+        if isinstance(got, InventoryError):
+            assert exhausted_only(got) <= set(machines)
+            return
+        check_allocation(got)
+        before = values(got)
+
+        # pin a random subset: nothing moves, in either layout, cached or not
+        want = pin_some(w, got, data)
+        w.group = data.draw(st.booleans(), label="group file after pinning")
+        w.write()
+        inv = load_all(w.root, Path(tmp) / "cache")
+        assert isinstance(inv, Inventory), str(inv)
+        check_allocation(inv)
+        assert pinned_values(inv) == want
+        assert values(inv) == before
+
+
+@SETTINGS
+@given(world=worlds(max_machines=10), data=st.data())
+def test_other_machines_never_move_pinned_or_earlier_values(
+    world: tuple[list[str], dict[str, dict[str, Any]]], data: st.DataObject
+) -> None:
+    nets, machines = world
+    keep = set(machines)
+    with tempfile.TemporaryDirectory() as tmp:
+        w = World(Path(tmp) / "acme", nets, dict(machines))
+        w.group = data.draw(st.booleans(), label="group file")
+        w.write()
+        base = load_all(w.root, Path(tmp) / "cache")
+        assume(isinstance(base, Inventory))
+        assert isinstance(base, Inventory)
+        before = values(base)
+
+        # unpinned: adding machines that sort after everyone moves nobody
+        last = max(keep)
+        later = data.draw(st.lists(names.map(lambda n: "zz" + n), max_size=4, unique=True), label="later")
+        later = [n for n in later if n > last]
+        for n in later:
+            w.machines[n] = data.draw(machine_specs(nets, n))
+        w.write()
+        got = load_all(w.root, Path(tmp) / "cache")
+        if isinstance(got, InventoryError):
+            assert exhausted_only(got) <= set(later)
+        else:
+            check_allocation(got)
+            assert {n: values(got)[n] for n in keep} == before
+        for n in later:
+            del w.machines[n]
+
+        # pinned (the real `pin`): adding and removing other machines moves nobody
         w.write()
         pin(w.root)
         w.reread()
-        before = addresses(load(w.root))
-        for add, name in later:
-            if name in first:
-                continue  # only others change
+        pinned = load_all(w.root, Path(tmp) / "cache")
+        assert isinstance(pinned, Inventory), str(pinned)
+        assert values(pinned) == before
+        ops = data.draw(st.lists(st.tuples(st.booleans(), names), max_size=6), label="edits")
+        added: set[str] = set()
+        for add, name in ops:
+            if name in keep:
+                continue
             if add:
-                w.machines[name] = machine(name, hw=False)
+                w.machines[name] = data.draw(machine_specs(nets, name))
+                added.add(name)
             else:
                 w.machines.pop(name, None)
             w.write()
-            inv = load(w.root)
-            check_unique(inv)
-            now = addresses(inv)
-            assert {n: now[n] for n in first} == before
+            got = load_all(w.root, Path(tmp) / "cache")
+            if isinstance(got, InventoryError):
+                assert exhausted_only(got) <= added
+                continue
+            check_allocation(got)
+            assert {n: values(got)[n] for n in keep} == before
+
+
+@SETTINGS
+@given(world=worlds(max_machines=8), data=st.data())
+def test_a_pinned_duplicate_is_reported_on_the_newer_machine(
+    world: tuple[list[str], dict[str, dict[str, Any]]], data: st.DataObject
+) -> None:
+    nets, machines = world
+    with tempfile.TemporaryDirectory() as tmp:
+        w = World(Path(tmp) / "acme", nets, dict(machines))
+        senior = data.draw(st.sampled_from(sorted(machines)), label="delivered machine")
+        w.machines[senior]["state"] = data.draw(st.sampled_from(sorted(s.value for s in DELIVERED)))
+        w.write()
+        try:
+            pin(w.root)
+        except InventoryError as err:
+            exhausted_only(err)
+            assume(False)
+        w.reread()
+        inv = load(w.root, require_pinned=False)
+        old = inv.machines[senior]
+        nic = old.nics[0]
+        field = data.draw(
+            st.sampled_from(["mac"] + (["ipv4"] if nic.attachments[0].ipv4 else [])), label="field"
+        )
+        new = data.draw(names.filter(lambda n: n not in machines), label="new name")
+        spec = data.draw(machine_specs(nets, new))
+        spec["state"] = data.draw(st.sampled_from(["planned", "decommissioning"]), label="new state")
+        spec["nics"][0] = {
+            "name": "eth0",
+            "networks": [{"network": nic.attachments[0].network}],
+        }
+        if field == "mac":
+            spec["nics"][0]["mac"] = nic.mac
+        else:
+            spec["nics"][0]["networks"][0]["ipv4"] = nic.attachments[0].ipv4
+        w.machines[new] = spec
+        w.write()
+        try:
+            load(w.root, require_pinned=False)
+        except InventoryError as err:
+            dups = [p for p in err.problems if "duplicate" in p.message]
+            assert dups, str(err)
+            assert {p.machine for p in dups} == {new}, str(err)
+        else:
+            raise AssertionError(f"{new} duplicates {old.name}'s pinned {field} and loads")
