@@ -48,7 +48,10 @@ class Machine(pulumi.ComponentResource):
     def __init__(self, name: str, args: MachineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("uniform:machine:Machine", name, None, opts)
         m = args.machine
-        child = pulumi.ResourceOptions(parent=self)
+        # protect=False: a delivered machine's component is protected (stack.build), and
+        # children would inherit it; only the component guards the machine's removal, while
+        # its files come and go with roles and states.
+        child = pulumi.ResourceOptions(parent=self, protect=False)
 
         if args.target is not None and BASE.name in args.groups:
             base = args.groups[BASE.name]
@@ -92,3 +95,23 @@ class Machine(pulumi.ComponentResource):
         for key, value in outputs.items():
             setattr(self, key, pulumi.Output.from_input(value))
         self.register_outputs(outputs)
+
+
+class Tombstone(pulumi.ComponentResource):
+    """A delivered machine removed with ``uniform machine remove --force``.
+
+    Same type and name as its ``Machine``, unprotected and without children: the run that
+    registers it deletes the machine's files and records and drops the protection, which
+    the engine would otherwise keep refusing to delete."""
+
+    fqdn: pulumi.Output[str]
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(
+            "uniform:machine:Machine",
+            name,
+            None,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=False)),
+        )
+        self.fqdn = pulumi.Output.from_input("")
+        self.register_outputs({"state": "removed"})

@@ -18,7 +18,7 @@ from inventory import lifecycle
 from inventory.model import Inventory, Machine, State
 
 from .delivery import FileRecord
-from .machine import FileGroup, MachineArgs
+from .machine import FileGroup, MachineArgs, Tombstone
 from .machine import Machine as MachineComponent
 
 #: the role names a machine file may list (payloads/roles/), for inventory.load(known_roles=...)
@@ -94,9 +94,9 @@ def check_delivery(inv: Inventory, settings: StackSettings) -> list[str]:
     return problems
 
 
-def build(inv: Inventory, settings: StackSettings) -> dict[str, MachineComponent]:
+def build(inv: Inventory, settings: StackSettings) -> dict[str, MachineComponent | Tombstone]:
     rendered = payloads.render_customer(inv)
-    machines: dict[str, MachineComponent] = {}
+    machines: dict[str, MachineComponent | Tombstone] = {}
     for m in inv.machines.values():
         if m.state is State.RETIRED:
             continue  # gone from the stack: its resources are deleted, its addresses released
@@ -116,5 +116,15 @@ def build(inv: Inventory, settings: StackSettings) -> dict[str, MachineComponent
                 target=target_for(inv, m, settings) if payload else None,
                 private_key=settings.private_key,
             ),
+            # A delivered machine leaves the stack only through decommissioning: protected
+            # in the deployed state, it makes the engine refuse (preview and up alike) a run
+            # in which its file vanished, e.g. truncated by a bad merge.  The next run after
+            # `uniform transition <m> decommissioning` records it unprotected.
+            opts=pulumi.ResourceOptions(protect=m.state in lifecycle.DELIVERED),
         )
+    for name in inv.customer.removed:
+        # `uniform machine remove --force` recorded the removal of a delivered machine: its
+        # component is registered once more, unprotected and empty, so this run deletes its
+        # files and records and leaves it removable (docs/inventory.md "Removing a machine").
+        machines[name] = Tombstone(name)
     return machines

@@ -26,7 +26,7 @@ from ruamel.yaml.tokens import CommentToken
 
 from .build import load
 from .errors import InventoryError, Problem, Reporter, render_path
-from .lifecycle import HOLDS_ADDRESSES, MUST_BE_PINNED, REMOVABLE, TRANSITIONS
+from .lifecycle import DELIVERED, HOLDS_ADDRESSES, MUST_BE_PINNED, REMOVABLE, TRANSITIONS
 from .load import read
 from .macs import generate_mac, normalise_mac
 from .model import Inventory, State
@@ -574,9 +574,23 @@ def remove_machine(
                 txn.remove(loc.path)
         cpath = root / "customer.yaml"
         cdoc = y.load(cpath.read_text(encoding="utf-8"))
+        changed = False
         keys = (cdoc.get("ssh") or {}).get("host_keys") if isinstance(cdoc, CommentedMap) else None
         if isinstance(keys, CommentedMap) and name in keys:
             del keys[name]
+            changed = True
+        if m.state in DELIVERED and isinstance(cdoc, CommentedMap):
+            # The acknowledgement, recorded where review sees it: the deployed stack
+            # protects a delivered machine, and only this entry lets it go.
+            removed = cdoc.get("removed")
+            if removed is None:
+                removed = CommentedSeq()
+                removed.fa.set_flow_style()
+                cdoc["removed"] = removed
+            if name not in removed:
+                removed.append(name)
+            changed = True
+        if changed:
             txn.dump(y, cdoc, cpath)
     assert txn.inventory is not None
     return txn.inventory

@@ -259,6 +259,7 @@ CUSTOMER = obj(
         ),
         "networks": Field(map_of(NETWORK), default=dict),
         "provisioning": Field(PROVISIONING, default=dict),
+        "removed": Field(list_of(STR), default=list),
     }
 )
 
@@ -366,7 +367,7 @@ def _parse(path: Path, rel: str, rep: Reporter) -> Any:
         return MISSING
 
 
-_CACHE_VERSION = 3  # 2: provisioning, boot_filename/boot_server; 3: defaults from the model
+_CACHE_VERSION = 4  # 2: provisioning, boot_filename/boot_server; 3: defaults from the model; 4: removed
 #: (rel path, machine base loc, checked data, machine name) for each machine in a file
 Entry = tuple[Loc, dict[str, Any], str | None]
 #: problems found in one file, as (machine, field, message, loc) -- the customer is added on use

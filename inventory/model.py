@@ -164,6 +164,9 @@ class Customer:
     delivery: Delivery = field(default_factory=Delivery)
     ssh: Ssh = field(default_factory=Ssh)
     provisioning: Provisioning = field(default_factory=Provisioning)
+    #: delivered machines taken out with `uniform machine remove --force`: the program
+    #: lets their protected components go (components/stack.py)
+    removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

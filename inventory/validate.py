@@ -146,7 +146,22 @@ def customer(raw: RawInventory, rep: Reporter) -> Customer:
             authorized_keys=tuple(k for k in ssh.get("authorized_keys", []) if k is not None),
             host_keys=tuple(sorted(host_keys.items())),
         ),
+        removed=_removed(d.get("removed") or [], rep),
     )
+
+
+def _removed(names: list[str | None], rep: Reporter) -> tuple[str, ...]:
+    out = []
+    for i, name in enumerate(names):
+        if name is None:
+            continue
+        if not is_dns_label(name):
+            rep.add("customer.yaml", ("removed", i), f"{excerpt(name)} is not a machine name")
+        elif name in out:
+            rep.add("customer.yaml", ("removed", i), f"{name!r} is listed twice")
+        else:
+            out.append(name)
+    return tuple(out)
 
 
 T = TypeVar("T")
@@ -539,8 +554,13 @@ def _bridges(plans: list[MachinePlan], nets: dict[str, NetPlan], rep: Reporter) 
 
 
 def host_keys(cust: Customer, plans: list[MachinePlan], rep: Reporter) -> None:
-    """Pinned SSH host keys must belong to machines of this customer."""
+    """Pinned SSH host keys must belong to machines of this customer; a removed machine
+    has no file any more."""
     names = [p.name for p in plans]
+    for i, name in enumerate(cust.removed):
+        if name in names:
+            msg = f"{name!r} still has a machine file: a removed machine is one whose file is gone"
+            rep.add("customer.yaml", ("removed", i), msg)
     for host, _ in cust.ssh.host_keys:
         if host not in names:
             rep.add(

@@ -1,7 +1,8 @@
 """The whole program through the real engine, on a copy of the demo customer.
 
 up -> add a VM (preview shows exactly the expected steps) -> no-change preview
--> decommission -> retire -> destroy, checking the delivered files at each step.
+-> decommission -> retire -> destroy (refused while protected), checking the delivered files at
+each step.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ NEW_VM = textwrap.dedent("""\
     nics:
       - name: eth0
         networks: [{network: lan}]
-    state: staged
-    history: [planned]
+    state: planned
     """)
 
 
@@ -68,7 +68,10 @@ def test_demo_lifecycle(project) -> None:
     hv = "hv1"
 
     # 2. add a VM: exactly the new machine, its hypervisor's VM definitions, DHCP and DNS.
+    # (planned, then staged the documented way: `transition` pins its MAC and address)
     (inv_dir / "machines" / "web9.yaml").write_text(NEW_VM)
+    inventory.transition(inv_dir, "web9", inventory.lifecycle.State.STAGED)
+    assert inventory.unpinned(inventory.load(inv_dir)) == []
     steps = custom_steps(eng.preview_json())
     dns_host = next(m.name for m in inv.machines.values() if "dns" in m.roles)
     assert steps == {
@@ -110,7 +113,12 @@ def test_demo_lifecycle(project) -> None:
     assert "web9" not in state["machines"]
     eng.run("preview", "--expect-no-changes")
 
-    # 5. destroy: every delivered file is gone.
+    # 5. destroy: refused while machines are delivered (protected), then, once the whole
+    # customer is deliberately let go (README "Tearing down a customer"), every file is gone.
+    refused = eng.run("destroy", "--yes", check=False)
+    assert refused.returncode != 0 and "protected" in refused.stdout + refused.stderr
+    assert (out / "web1" / "etc" / "hostname").is_file()
+    eng.run("state", "unprotect", "--all", "--yes")
     eng.run("destroy", "--yes")
     assert not [p for p in out.rglob("*") if p.is_file()] if out.exists() else True
 
