@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from payloads.roles import group_of
+
 from .exitcodes import Exit, UsageError
 from .machine_diff import machine_changes
 from .select import find_project, stack_inventory, stack_names
@@ -32,13 +34,6 @@ MACHINE_TYPE = "uniform:machine:Machine"
 #: the delivery resources' type (components.delivery.Files), and the SDK's anonymous type they
 #: had before (states and previews recorded then)
 DYNAMIC_TYPES = ("pulumi-python:dynamic/uniform:Files", "pulumi-python:dynamic:Resource")
-#: delivery resource name suffix -> payload group
-GROUP_SUFFIXES = (
-    ("-dhcp-files", "dhcp"),
-    ("-dns-files", "dns"),
-    ("-hypervisor-files", "hypervisor"),
-    ("-base", "base"),
-)
 #: a change to any of these makes every stack's preview suspect: the program, every shipped
 #: package (the CLI and ops included: review itself is shipped code) and the policy pack
 CODE_PATHS = (
@@ -61,14 +56,6 @@ def urn_type_name(urn: str) -> tuple[str, str]:
     """``urn:pulumi:s::p::a$b$type::name`` -> (``type``, ``name``)."""
     parts = urn.split("::")
     return parts[2].rsplit("$", 1)[-1], parts[3]
-
-
-def group_of(name: str) -> tuple[str, str] | None:
-    """``svc1-dhcp-files`` -> (``svc1``, ``dhcp``); None for other names."""
-    for suffix, group in GROUP_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)], group
-    return None
 
 
 @dataclass
