@@ -14,6 +14,7 @@ from .errors import Loc, Reporter, excerpt
 from .lifecycle import TRANSITIONS, USES_CAPACITY
 from .load import RawInventory, RawMachine
 from .model import Customer, Delivery, Kind, Network, Provisioning, Services, Ssh, State
+from .units import format_mib
 
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _STATES = [s.value for s in State]
@@ -580,16 +581,25 @@ def capacity(plans: list[MachinePlan], cust: Customer, rep: Reporter) -> None:
         u = usage(h.name, h.cores, h.memory_mib, vms, cust.cpu_overcommit, cust.memory_overcommit)
         if not u.vms:
             continue
+        counted = sorted((v for v in vms if v.name in u.vms), key=lambda v: v.name)
         if u.over_cores:
             ratio = f"{cust.cpu_overcommit:g}"
-            msg = (
-                f"overcommitted: VMs use {u.cores} cores, capacity {h.cores} x {ratio} = {u.cores_allowed:g}"
-            )
+            each = _listing([f"{v.name} {v.cores}" for v in counted])
+            msg = f"overcommitted: VMs use {u.cores} cores ({each}), capacity {h.cores} x {ratio} = "
+            msg += f"{u.cores_allowed:g}"
             h.bad(rep, ("cores",), msg)
         if u.over_memory:
             ratio = f"{cust.memory_overcommit:g}"
+            each = _listing([f"{v.name} {format_mib(v.memory_mib)}" for v in counted])
             msg = (
-                f"overcommitted: VMs use {u.memory_mib} MiB, capacity {h.memory_mib} MiB x {ratio} "
-                f"= {u.memory_allowed_mib:g} MiB"
+                f"overcommitted: VMs use {format_mib(u.memory_mib)} ({each}), capacity "
+                f"{format_mib(h.memory_mib)} x {ratio} = {format_mib(u.memory_allowed_mib)}"
             )
             h.bad(rep, ("memory",), msg)
+
+
+def _listing(items: list[str], most: int = 8) -> str:
+    """``a, b, c`` -- or the first ``most`` and how many more, for a hypervisor of hundreds."""
+    if len(items) <= most:
+        return ", ".join(items)
+    return ", ".join(items[:most]) + f" and {len(items) - most} more"
