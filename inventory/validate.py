@@ -515,7 +515,8 @@ def _bridges(plans: list[MachinePlan], nets: dict[str, NetPlan], rep: Reporter) 
 
     A hypervisor has the bridge of each network one of its NICs is on alone (that NIC
     becomes the bridge's port, payloads/roles/base.py); a VM NIC attaches to the bridge of
-    its networks, so networks with different bridges cannot share one VM NIC."""
+    its networks, so networks with different bridges cannot share one VM NIC (a network
+    with no bridge rides on the NIC's link)."""
     by_name = {p.name: p for p in plans}
 
     def bridge(network: str) -> str | None:
@@ -529,7 +530,8 @@ def _bridges(plans: list[MachinePlan], nets: dict[str, NetPlan], rep: Reporter) 
         for nic in p.nics:
             known = [a.network for a in nic.atts if a.network in nets]
             used = sorted({b for n in known if (b := bridge(n))})
-            if len(used) > 1 or (used and any(bridge(n) is None for n in known)):
+            # a network without a bridge of its own shares the link it is on (a second prefix)
+            if len(used) > 1:
                 where = ", ".join(f"{n} ({bridge(n) or 'no bridge'})" for n in known)
                 p.bad(
                     rep,
