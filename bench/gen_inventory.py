@@ -94,7 +94,9 @@ def machine_lines(
     out += [f"cores: {cores}", f"memory: {memory}", "disks: [{name: root, size: 40GiB}]", "nics:"]
     nets = [NETS[0], NETS[1]] if kind == "vm" else NETS
     for i, net in enumerate(nets):
-        pinned = rnd.random() < 0.7
+        # staged and active machines are always pinned (load refuses them otherwise, as
+        # `uniform transition` pins them); planned and retired ones are mostly not
+        pinned = state in ("staged", "active") or rnd.random() < 0.3
         out.append(f"  - name: eth{i}")
         if pinned:
             out.append(f'    mac: "{c.next_mac()}"')
