@@ -29,12 +29,13 @@ only once (``if`` for ``while``) and pinned values claimed in name order.
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
@@ -63,14 +64,21 @@ NETWORKS: dict[str, dict[str, Any]] = {
     "six": {"ipv6": "fd00:6::/123"},
     # room for everyone
     "big": {"ipv4": "10.1.0.0/24", "gateway4": "10.1.0.1", "ipv6": "fd00:2::/64"},
+    "big2": {"ipv4": "10.2.0.0/24"},
 }
+#: the networks of the many-NIC test: no exhaustion below 250 NICs a network
+ROOMY = ["big", "big2"]
 STATES = [s.value for s in State]
 MAC_PREFIX = "52:54:00:00:00"  # 256 MACs: collisions are certain with a few dozen NICs
 
 SETTINGS = settings(
     max_examples=30,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    # tools/mutations.py wants a verdict, not a minimal example: no shrinking there
+    phases=[Phase.explicit, Phase.reuse, Phase.generate]
+    if os.environ.get("UNIFORM_MUTATION_RUN")
+    else list(Phase),
 )
 
 names = st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True)
@@ -90,9 +98,12 @@ def machine_specs(draw: st.DrawFn, nets: list[str], name: str) -> dict[str, Any]
 
 
 @st.composite
-def worlds(draw: st.DrawFn, max_machines: int = 16) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    nets = sorted(draw(st.sets(st.sampled_from(sorted(NETWORKS)), min_size=1, max_size=len(NETWORKS))))
-    machine_names = draw(st.lists(names, min_size=1, max_size=max_machines, unique=True))
+def worlds(
+    draw: st.DrawFn, max_machines: int = 16, min_machines: int = 1, networks: list[str] | None = None
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    candidates = sorted(NETWORKS) if networks is None else networks
+    nets = sorted(draw(st.sets(st.sampled_from(candidates), min_size=1, max_size=len(candidates))))
+    machine_names = draw(st.lists(names, min_size=min_machines, max_size=max_machines, unique=True))
     return nets, {n: draw(machine_specs(nets, n)) for n in machine_names}
 
 
@@ -370,3 +381,64 @@ def test_a_pinned_duplicate_is_reported_on_the_newer_machine(
             assert {p.machine for p in dups} == {new}, str(err)
         else:
             raise AssertionError(f"{new} duplicates {old.name}'s pinned {field} and loads")
+
+
+@SETTINGS
+@given(world=worlds(min_machines=25, max_machines=70, networks=ROOMY), group=st.booleans())
+def test_many_nics_on_256_macs_never_share_one(
+    world: tuple[list[str], dict[str, dict[str, Any]]], group: bool
+) -> None:
+    """25-140 NICs on 256 MACs: generated MACs collide in nearly every example, often
+    twice in a row, so a probe that gives up early shows as a duplicate here."""
+    nets, machines = world
+    with tempfile.TemporaryDirectory() as tmp:
+        w = World(Path(tmp) / "acme", nets, machines)
+        w.group = group
+        w.write()
+        got = load_all(w.root, Path(tmp) / "cache")
+        assert isinstance(got, Inventory), str(got)
+        check_allocation(got)
+
+
+#: tests/unit/inventory_cases/_base: hv1 (4 cores, 16 GiB, hypervisor) and web1 (a VM on it)
+_BASE = Path(__file__).parent / "inventory_cases" / "_base"
+
+
+@settings(SETTINGS, max_examples=15)
+@given(
+    hv_cores=st.integers(1, 16),
+    hv_gib=st.integers(1, 64),
+    cpu=st.sampled_from([1.0, 1.5, 2.0, 4.0]),
+    mem=st.sampled_from([1.0, 1.5, 2.0]),
+    extra=st.sampled_from(["none", "core", "mib"]),
+)
+def test_capacity_boundary(hv_cores: int, hv_gib: int, cpu: float, mem: float, extra: str) -> None:
+    """A hypervisor used exactly to capacity is fine; one core or MiB more is reported."""
+    cores, mib = int(hv_cores * cpu), int(hv_gib * 1024 * mem)
+    cores += extra == "core"
+    mib += extra == "mib"
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "acme"
+        shutil.copytree(_BASE, root)
+        customer = (root / "customer.yaml").read_text()
+        (root / "customer.yaml").write_text(customer + f"overcommit: {{cpu: {cpu}, memory: {mem}}}\n")
+        hv = (root / "machines" / "hv1.yaml").read_text()
+        hv = hv.replace("cores: 4\n", f"cores: {hv_cores}\n").replace(
+            "memory: 16GiB\n", f"memory: {hv_gib}GiB\n"
+        )
+        (root / "machines" / "hv1.yaml").write_text(hv)
+        vm = (root / "machines" / "web1.yaml").read_text()
+        vm = vm.replace("cores: 2\n", f"cores: {cores}\n").replace("memory: 4GiB\n", f"memory: {mib}MiB\n")
+        (root / "machines" / "web1.yaml").write_text(vm)
+        try:
+            load(root)
+        except InventoryError as err:
+            over = [p for p in err.problems if "overcommitted" in p.message]
+            assert len(over) == len(err.problems) == 1 and extra != "none", str(err)
+            assert over[0].machine == "hv1" and over[0].field == ("cores" if extra == "core" else "memory"), (
+                str(err)
+            )
+        else:
+            assert extra == "none", (
+                f"{cores} cores / {mib} MiB on {hv_cores} x {cpu} / {hv_gib} GiB x {mem} loads"
+            )
