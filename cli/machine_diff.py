@@ -71,7 +71,8 @@ def describe_changes(old: Inventory | None, new: Inventory | None) -> list[str]:
             continue
         if a is None:
             where = f"{b.kind.value} on {b.hypervisor}" if b.hypervisor else b.kind.value
-            parts = [where, f"{b.cores} cores", format_mib(b.memory_mib), *addresses(b)[:2]]
+            cores = f"{b.cores} core" + ("" if b.cores == 1 else "s")
+            parts = [where, cores, format_mib(b.memory_mib), *addresses(b)[:2]]
             on = _on(new, b, "memory") if new and b.hypervisor else ""
             lines.append(f"{name}: added ({', '.join(parts)}){on}")
             continue

@@ -87,6 +87,6 @@ def count_files(root: Path) -> int:
         return 0
 
 
-def load_with_progress(root: Path, progress: Progress) -> Inventory:
+def load_with_progress(root: Path, progress: Progress, *, require_pinned: bool = True) -> Inventory:
     with progress.running(f"loading {root} ({count_files(root)} machine files)"):
-        return load(root, known_roles=ROLE_NAMES)
+        return load(root, known_roles=ROLE_NAMES, require_pinned=require_pinned)

@@ -28,7 +28,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_unpinned(args: argparse.Namespace) -> int:
-    todo = edit.unpinned(load_with_progress(resolve_root(args), Progress(args.progress)))
+    # listing what is unpinned must work precisely when load would refuse it
+    inv = load_with_progress(resolve_root(args), Progress(args.progress), require_pinned=False)
+    todo = edit.unpinned(inv)
     print("\n".join(todo) if todo else "nothing unpinned")
     return Exit.PROBLEMS if todo else Exit.OK
 
@@ -38,7 +40,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
     progress = Progress(args.progress)
     with progress.running(f"loading {root} ({count_files(root)} machine files)"):
         # the same load pin() does first: fail here with the problems, before any counter
-        load(root, known_roles=ROLE_NAMES)
+        load(root, known_roles=ROLE_NAMES, require_pinned=False)
     with edit.guarded(root, reload=False) as txn:  # pin() re-loads; an interrupted pin is undone
         done = edit.pin(root, progress=progress.counter("pinning: files"), txn=txn, known_roles=ROLE_NAMES)
     progress.done()

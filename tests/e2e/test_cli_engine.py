@@ -72,30 +72,45 @@ def add_web9(inv_dir: Path) -> None:
     )
 
 
-def test_policy_pack_blocks_an_active_unpinned_machine(project) -> None:
+def test_program_and_pack_refuse_an_active_unpinned_machine(project) -> None:
+    """Pinning is enforced by the program itself, so a plain `pulumi up` is safe; the pack
+    (which loads the same inventory) refuses too."""
     proj, env, eng = project
     inv_dir = proj / "stacks" / "e2e"
-    add_web9(inv_dir)
-    assert main(["transition", "web9", "active", "--dir", str(inv_dir)]) == 0
+    add_web9(inv_dir)  # added as staged: the edit pins its generated MAC and address
+    web9 = load(inv_dir).machines["web9"]
+    assert web9.nics[0].mac_pinned and web9.nics[0].attachments[0].ipv4_pinned
     pack = ["--policy-pack", str(ROOT / "policy")]
     shim = {"PATH": f"{ROOT / 'policy' / 'bin'}{os.pathsep}{env['PATH']}"}
-
     # without UNIFORM_PROJECT_DIR the pack looks in its own checkout, which has no stacks/e2e
     lost = eng.run("preview", *pack, check=False, env=shim)
     assert lost.returncode != 0 and "inventory-loads" in lost.stdout
     assert f"no inventory at {ROOT / 'stacks' / 'e2e'} (set UNIFORM_PROJECT_DIR" in lost.stdout
 
+    # a hand edit (a bad merge) drops an active machine's pinned MAC
+    web1 = inv_dir / "machines" / "web1.yaml"
+    text = web1.read_text()
+    mac = load(inv_dir).machines["web1"].nics[0].mac
+    web1.write_text(text.replace(f'    mac: "{mac}"\n', "", 1))
+
+    bare = eng.run("preview", check=False)
+    out = bare.stdout + bare.stderr
+    assert bare.returncode != 0, out
+    assert "machines/web1.yaml" in out and "web1: nics[0].mac: 52:54:00:" in out, out
+    assert "is generated, not pinned, and web1 is active" in out and "uniform pin -C e2e" in out
+    assert "Traceback" not in out
+    assert "uniform:Files" not in out, "nothing is registered"
+
     shim["UNIFORM_PROJECT_DIR"] = str(proj)
     bad = eng.run("preview", *pack, check=False, env=shim)
     assert bad.returncode != 0, bad.stdout
-    assert "[mandatory]  pinned-addresses  (uniform:machine:Machine: web9)" in bad.stdout
-    mac = load(inv_dir).machines["web9"].nics[0].mac
-    assert f"web9: is active with unpinned nics[0].mac = {mac}" in bad.stdout
-    assert "error: preview failed" in bad.stdout
-    # the same change goes through without the pack: the program itself accepts it
-    assert eng.run("preview").returncode == 0
+    assert "is generated, not pinned, and web1 is active" in bad.stdout + bad.stderr
 
+    # had it gone through, web1 would have changed MAC: the refusal is what kept it
+    generated = load(inv_dir, require_pinned=False).machines["web1"].nics[0].mac
+    assert generated != mac
     assert main(["pin", "--dir", str(inv_dir)]) == 0
+    assert load(inv_dir).machines["web1"].nics[0].mac == generated, "pin writes what was generated"
     good = eng.run("preview", *pack, env=shim)
     assert "pinned-addresses" not in good.stdout and "uniform@v0.0.1" in good.stdout
 
@@ -125,8 +140,12 @@ def test_review_end_to_end(project) -> None:
     ok = review("--base", "HEAD~1")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     lines = ok.stdout.splitlines()
-    assert lines[:5] == [
+    web9 = load(inv_dir).machines["web9"]
+    addrs = ", ".join(a for att in web9.nics[0].attachments for a in (att.ipv4, att.ipv6) if a)
+    assert lines[:6] == [
         "stack e2e: 2 create, 3 update (13 unchanged)",
+        # the machine first, and how: what a reviewer would otherwise read from the git diff
+        f"  web9: added (vm on hv1, 1 core, 1 GiB, {addrs}) (on hv1: 25 GiB of 32 GiB memory used)",
         "  machines added:   web9",
         "  machines removed: -",
         "  machines changed: hv1 (hypervisor), svc1 (dhcp, dns)",
@@ -134,11 +153,12 @@ def test_review_end_to_end(project) -> None:
     ], ok.stdout
     assert any(line.startswith("    web9 base [create]") for line in lines)
 
-    # a bad change: web9 goes active without its new NIC pinned -> the pack blocks it
-    assert main(["transition", "web9", "active", "--dir", str(inv_dir)]) == 0
-    assert main(["nic", "add", "web9", "eth1", "--network", "lan", "--dir", str(inv_dir)]) == 0
+    # a bad change: a hand edit drops web1's pinned MAC -> the program refuses the preview
+    web1 = inv_dir / "machines" / "web1.yaml"
+    mac = load(inv_dir).machines["web1"].nics[0].mac
+    web1.write_text(web1.read_text().replace(f'    mac: "{mac}"\n', "", 1))
     bad = review("--base", "HEAD~1", "--uncommitted")
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "stack e2e: PREVIEW FAILED (exit 1)" in bad.stdout
-    assert "pinned-addresses  (uniform:machine:Machine: web9)" in bad.stdout
-    assert "web9: is active with unpinned nics[1].mac" in bad.stdout
+    assert "web1: nics[0].mac: 52:54:00:" in bad.stdout
+    assert "is generated, not pinned, and web1 is active" in bad.stdout

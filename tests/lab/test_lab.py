@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.lab]
 
 NEW_VM = textwrap.dedent("""\
-    # added by tests/lab: no MAC, no address: the inventory allocates both
+    # added by tests/lab: no MAC, no address: the inventory allocates both, and the
+    # transition to staged pins them
     name: vm3
     kind: vm
     hypervisor: hv1
@@ -50,8 +51,7 @@ NEW_VM = textwrap.dedent("""\
     nics:
       - name: eth0
         networks: [{network: lan}]
-    state: staged
-    history: [planned]
+    state: planned
     """)
 
 
@@ -160,6 +160,7 @@ def test_lab_end_to_end(lab) -> None:
 
     # 3. a new VM: only it, its hypervisor and the DHCP/DNS host are touched
     (inv_dir / "machines" / "vm3.yaml").write_text(NEW_VM)
+    inventory.transition(inv_dir, "vm3", State.STAGED)
     lab.add_host("vm3")  # a booted VM with sshd, its host key recorded (ssh-keyscan)
     before = {n: sessions(lab, n) for n in lab.hosts}
     steps = custom_steps(eng.preview_json())
