@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import netaddr
 
-from .errors import Loc
+from .errors import Loc, excerpt
 
 
 def parse_ip(text: str, version: int | None = None) -> tuple[int, int] | str:
@@ -16,9 +16,9 @@ def parse_ip(text: str, version: int | None = None) -> tuple[int, int] | str:
     try:
         ip = netaddr.IPAddress(text)
     except (netaddr.AddrFormatError, ValueError, TypeError):
-        return f"invalid IP address {text!r}"
+        return f"invalid IP address {excerpt(text)}"
     if version is not None and ip.version != version:
-        return f"expected an IPv{version} address, got {text!r}"
+        return f"expected an IPv{version} address, got {excerpt(text)}"
     return int(ip), ip.version
 
 
@@ -34,21 +34,21 @@ def fmt(value: int, version: int) -> str:
 
 def parse_prefix(text: str, version: int) -> netaddr.IPNetwork | str:
     if "/" not in text:
-        return f"invalid IPv{version} prefix {text!r} (expected address/length)"
+        return f"invalid IPv{version} prefix {excerpt(text)} (expected address/length)"
     try:
         net = netaddr.IPNetwork(text)
     except (netaddr.AddrFormatError, ValueError, TypeError):
-        return f"invalid IPv{version} prefix {text!r}"
+        return f"invalid IPv{version} prefix {excerpt(text)}"
     if net.version != version:
-        return f"expected an IPv{version} prefix, got {text!r}"
+        return f"expected an IPv{version} prefix, got {excerpt(text)}"
     if net.ip != net.network:
-        return f"host bits set in prefix {text!r} (did you mean '{net.cidr}'?)"
+        return f"host bits set in prefix {excerpt(text)} (did you mean '{net.cidr}'?)"
     # uniform serves LAN segments (hosts, a gateway, DHCP and DNS): a point-to-point /31 or
     # /127 and a single-address /32 or /128 leave no room for that (docs/inventory.md)
     if net.prefixlen > (30 if version == 4 else 126):
         smallest = "/30" if version == 4 else "/126"
         return (
-            f"prefix {text!r} is too small for a LAN segment (point-to-point links are not "
+            f"prefix {excerpt(text)} is too small for a LAN segment (point-to-point links are not "
             f"managed); use {smallest} or larger"
         )
     return net
@@ -64,14 +64,14 @@ def parse_range(text: str) -> tuple[int, int, int] | str:
             a, b = (s.strip() for s in text.split("-", 1))
             lo, hi = netaddr.IPAddress(a), netaddr.IPAddress(b)
             if lo.version != hi.version:
-                return f"range {text!r} mixes IPv4 and IPv6"
+                return f"range {excerpt(text)} mixes IPv4 and IPv6"
             if int(lo) > int(hi):
-                return f"range {text!r} is backwards"
+                return f"range {excerpt(text)} is backwards"
             return int(lo), int(hi), lo.version
         ip = netaddr.IPAddress(text.strip())
         return int(ip), int(ip), ip.version
     except (netaddr.AddrFormatError, ValueError, TypeError):
-        return f"invalid address range {text!r} (expected 'first-last', an address or a CIDR)"
+        return f"invalid address range {excerpt(text)} (expected 'first-last', an address or a CIDR)"
 
 
 @dataclass

@@ -59,7 +59,7 @@ class Problem:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         parts = [self.customer, where]
         if self.machine is not None:
-            parts.append(self.machine)
+            parts.append(_key(self.machine))  # a bad name is quoted, never printed raw
         if self.field:
             parts.append(self.field)
         return ": ".join(parts) + ": " + self.message

@@ -113,10 +113,10 @@ def size(unit: str) -> Check:
         else:
             m = _SIZE_RE.match(value)
             if not m:
-                return ctx.bad(loc, f"invalid size {value!r} (expected e.g. '4GiB', '512MiB', '1TiB')")
+                return ctx.bad(loc, f"invalid size {excerpt(value)} (expected e.g. '4GiB', '512MiB', '1TiB')")
             mib = int(m.group(1)) * _UNIT_MIB[m.group(2)]
         if mib % per_unit:
-            return ctx.bad(loc, f"size {value!r} is not a whole number of {unit}")
+            return ctx.bad(loc, f"size {excerpt(value)} is not a whole number of {unit}")
         if mib <= 0:
             return ctx.bad(loc, f"size must be positive, got {value!r}")
         return mib // per_unit
@@ -144,7 +144,7 @@ def map_of(item: Check) -> Check:
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                ctx.bad(loc, f"key {k!r} must be a string")
+                ctx.bad(loc, f"key {excerpt(k)} must be a string")
                 continue
             r = item(v, loc + (k,), ctx)
             if r is not MISSING:

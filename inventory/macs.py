@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
-_OCTET_RE = re.compile(r"^[0-9a-fA-F]{2}$")
+from .errors import excerpt
+
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}\Z")
+_OCTET_RE = re.compile(r"^[0-9a-fA-F]{2}\Z")
 
 
 def normalise_mac(text: str) -> str | None:
@@ -36,7 +38,7 @@ def prefix_problem(prefix: str) -> str | None:
     """Why ``prefix`` cannot be used to generate MACs, or None when it can."""
     octets = parse_prefix(prefix)
     if octets is None:
-        return f"invalid MAC prefix {prefix!r} (expected 1-5 hex octets like '52:54:00')"
+        return f"invalid MAC prefix {excerpt(prefix)} (expected 1-5 hex octets like '52:54:00')"
     if octets[0] & 0x01:
         return f"MAC prefix {prefix!r} has the multicast bit set (first octet must be even)"
     return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -16,22 +17,56 @@ from .load import RawInventory, RawMachine
 from .model import Customer, Delivery, Kind, Network, Provisioning, Services, Ssh, State
 from .units import format_mib
 
-_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 _STATES = [s.value for s in State]
 _LABEL_RULE = "a-z, 0-9 and '-', at most 63, not starting or ending with '-'"
 #: a path relative to the TFTP root (boot_filename, installer kernel/initrd): no spaces, commas,
 #: quotes or '..' -- it is written into dnsmasq/Kea/pxelinux lines as is
-_REL_PATH_RE = re.compile(r"^[A-Za-z0-9_+.-]+(/[A-Za-z0-9_+.-]+)*$")
+_REL_PATH_RE = re.compile(r"^[A-Za-z0-9_+.-]+(/[A-Za-z0-9_+.-]+)*\Z")
 #: a word of the installer/cloud-init settings (locale, keymap, timezone, suite)
-_WORD_RE = re.compile(r"^[A-Za-z0-9_.@/+-]+$")
+_WORD_RE = re.compile(r"^[A-Za-z0-9_.@/+-]{1,255}\Z")
 #: the VM base image: a file name under the image directory, or an absolute path
-_IMAGE_RE = re.compile(r"^/?[A-Za-z0-9_+.-]+(/[A-Za-z0-9_+.-]+)*$")
+_IMAGE_RE = re.compile(r"^/?[A-Za-z0-9_+.-]+(/[A-Za-z0-9_+.-]+)*\Z")
+#: the longest path (boot_filename, kernel, initrd, base_image) uniform writes anywhere
+_PATH_MAX = 255
+#: kernel_args: words of a kernel command line, single spaces between (pxelinux APPEND line)
+_ARGS_RE = re.compile(r"^([A-Za-z0-9_.,:=/+@%-]+( [A-Za-z0-9_.,:=/+@%-]+)*)?\Z")
+_ARGS_MAX = 512
+#: an OpenSSH public key line: type, base64 blob, optional comment of printable ASCII.  It is
+#: written into authorized_keys, known_hosts and cloud-init YAML: one line, nothing else.
+_PUBKEY_RE = re.compile(
+    r"^(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,3}( [ -~]*)?\Z"
+)
+_PUBKEY_MAX = 16384
+#: a disk or storage pool name: it becomes part of an image file name and libvirt XML
+_DISK_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
+_DISK_RULE = "1-63 of A-Z, a-z, 0-9, '_.-', starting with a letter or digit"
+#: a tag: a word (filters, review output)
+_TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/=+-]{0,62}\Z")
+
+
+def pubkey_problem(key: str) -> str | None:
+    """Why ``key`` is not one OpenSSH public key line, or None."""
+    if "PRIVATE KEY" in key or len(key) > _PUBKEY_MAX or not _PUBKEY_RE.match(key):
+        return "not an OpenSSH public key"
+    return None
+
+
+def text_problem(text: str, most: int) -> str | None:
+    """Why ``text`` is not one line of free text (no control, format or line/paragraph
+    separator characters -- NUL, newline, U+2028, zero-width space ...), or None."""
+    if len(text) > most:
+        return f"{excerpt(text)} is longer than {most} characters"
+    if any(unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") for c in text):
+        return f"{excerpt(text)} must be one line of printable text"
+    return None
 
 
 def rel_path_problem(text: str) -> str | None:
     """Why ``text`` is not a usable path relative to the TFTP root, or None."""
-    if not _REL_PATH_RE.match(text) or ".." in text.split("/"):
-        return f"{text!r} is not a relative path (letters, digits, '_+.-' and '/', no '..', no leading '/')"
+    if len(text) > _PATH_MAX or not _REL_PATH_RE.match(text) or ".." in text.split("/"):
+        rule = "letters, digits, '_+.-' and '/', no '..', no leading '/'"
+        return f"{excerpt(text)} is not a relative path ({rule})"
     return None
 
 
@@ -99,10 +134,11 @@ def customer(raw: RawInventory, rep: Reporter) -> Customer:
     f = "customer.yaml"
     name = d.get("customer")
     if name is not None and name != raw.customer:
-        rep.add(f, ("customer",), f"customer {name!r} does not match the directory name {raw.customer!r}")
+        msg = f"customer {excerpt(name)} does not match the directory name {raw.customer!r}"
+        rep.add(f, ("customer",), msg)
     domain = d.get("domain") or f"{raw.customer}.invalid"
     if d.get("domain") is not None and not is_dns_name(domain):
-        rep.add(f, ("domain",), f"invalid DNS domain {domain!r}")
+        rep.add(f, ("domain",), f"invalid DNS domain {excerpt(domain)}")
     default = Customer(name=raw.customer, domain=domain)  # the model states every default
     prefix = _given(d.get("mac_prefix"), default.mac_prefix)
     why = macs.prefix_problem(prefix)
@@ -114,17 +150,24 @@ def customer(raw: RawInventory, rep: Reporter) -> Customer:
     sv = d.get("services") or {}
     dl = d.get("delivery") or {}
     ssh = d.get("ssh") or {}
-    for i, key in enumerate(ssh.get("authorized_keys", [])):
-        if key is not None and ("PRIVATE KEY" in key or not key.startswith(("ssh-", "ecdsa-", "sk-"))):
-            rep.add(f, ("ssh", "authorized_keys", i), "not an OpenSSH public key")
+    keys = ssh.get("authorized_keys", [])
+    for i, key in enumerate(keys):
+        if key is not None and (why := pubkey_problem(key)):
+            rep.add(f, ("ssh", "authorized_keys", i), why)
+            keys[i] = None
     user = ssh.get("user")
     if user is not None and not _USER_RE.match(user):
         rep.add(f, ("ssh", "user"), f"{excerpt(user)} is not a user name (a-z, 0-9, '_-', at most 32)")
         ssh["user"] = None
     host_keys = ssh.get("host_keys", {})
-    for host, key in host_keys.items():
-        if "PRIVATE KEY" in key or not key.startswith(("ssh-", "ecdsa-", "sk-")):
-            rep.add(f, ("ssh", "host_keys", host), "not an OpenSSH public key")
+    for host, key in list(host_keys.items()):
+        if why := pubkey_problem(key):
+            rep.add(f, ("ssh", "host_keys", host), why)
+            del host_keys[host]
+    root = dl.get("local_root")
+    if root is not None and (why := text_problem(root, 1024)):
+        rep.add(f, ("delivery", "local_root"), why)
+        dl["local_root"] = None
     return Customer(
         provisioning=_provisioning(d.get("provisioning") or {}, rep),
         name=raw.customer,
@@ -186,39 +229,48 @@ def _provisioning(p: dict[str, Any], rep: Reporter) -> Provisioning:
             value = getattr(d, key)
         out[key] = value
     image = p.get("base_image")
-    if image is not None and (not _IMAGE_RE.match(image) or ".." in image.split("/")):
-        rep.add(f, loc + ("base_image",), f"{image!r} is not a file name or an absolute path")
+    if image is not None and (
+        len(image) > _PATH_MAX or not _IMAGE_RE.match(image) or ".." in image.split("/")
+    ):
+        rep.add(f, loc + ("base_image",), f"{excerpt(image)} is not a file name or an absolute path")
         image = None
     out["base_image"] = image
     args = p.get("kernel_args") or d.kernel_args
-    if any(c in args for c in "\n\r\"'\\"):
-        rep.add(f, loc + ("kernel_args",), "kernel_args must be one line without quotes or backslashes")
+    if len(args) > _ARGS_MAX or not _ARGS_RE.match(args):
+        rep.add(
+            f,
+            loc + ("kernel_args",),
+            f"kernel_args must be one line of at most {_ARGS_MAX} characters: words of letters, digits "
+            "and '_.,:=/+@%-' separated by single spaces",
+        )
         args = d.kernel_args
     out["kernel_args"] = args
     mirror = p.get("mirror") or d.mirror
     if not is_dns_name(mirror) and isinstance(addresses.parse_ip(mirror), str):
-        rep.add(f, loc + ("mirror",), f"mirror {mirror!r} is not a host name or an IP address")
+        rep.add(f, loc + ("mirror",), f"mirror {excerpt(mirror)} is not a host name or an IP address")
         mirror = d.mirror
     out["mirror"] = mirror
     directory = p.get("mirror_directory") or d.mirror_directory
     if not directory.startswith("/") or not _WORD_RE.match(directory):
-        rep.add(f, loc + ("mirror_directory",), f"mirror_directory {directory!r} must be an absolute path")
+        msg = f"mirror_directory {excerpt(directory)} must be an absolute path"
+        rep.add(f, loc + ("mirror_directory",), msg)
         directory = d.mirror_directory
     out["mirror_directory"] = directory
     for key in ("suite", "locale", "keymap", "timezone"):
         value = p.get(key) or getattr(d, key)
         if not _WORD_RE.match(value):
-            rep.add(f, loc + (key,), f"{key} {value!r} must be one word (letters, digits, '_.@/+-')")
+            rep.add(f, loc + (key,), f"{key} {excerpt(value)} must be one word (letters, digits, '_.@/+-')")
             value = getattr(d, key)
         out[key] = value
     return Provisioning(**out)
 
 
 #: a Linux interface name: it becomes a networkd file name and libvirt's <source bridge=...>
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$")
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}\Z")
+_IFNAME_RULE = "1-15 of A-Z, a-z, 0-9, '_.-'"
 #: a POSIX portable user name (useradd's default rule): it reaches sudoers, preseed
 #: late_command and cloud-init, so nothing else is accepted
-_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
 
 
 def _bridge(value: str | None, f: str, loc: Loc, rep: Reporter) -> str | None:
@@ -234,7 +286,7 @@ def networks(raw: RawInventory, cust: Customer, rep: Reporter) -> dict[str, NetP
     for name, n in sorted(raw.doc.get("networks", {}).items()):
         loc: Loc = ("networks", name)
         if not is_dns_label(name):
-            rep.add(f, loc, f"network name {name!r} is not a valid DNS label")
+            rep.add(f, loc, f"network name {excerpt(name)} is not a valid DNS label")
         pools: dict[int, addresses.Pool] = {}
         prefixes: dict[int, str | None] = {4: None, 6: None}
         for v in (4, 6):
@@ -318,7 +370,7 @@ def networks(raw: RawInventory, cust: Customer, rep: Reporter) -> dict[str, NetP
                 dns.append(addresses.fmt(*ip))
         domain = n.get("domain") or cust.domain
         if n.get("domain") is not None and not is_dns_name(domain):
-            rep.add(f, loc + ("domain",), f"invalid DNS domain {domain!r}")
+            rep.add(f, loc + ("domain",), f"invalid DNS domain {excerpt(domain)}")
         boot_filename = n.get("boot_filename")
         if boot_filename is not None and (why := rel_path_problem(boot_filename)):
             rep.add(f, loc + ("boot_filename",), why)
@@ -395,9 +447,10 @@ def machines(
             rep.add(rm.file, loc, message, name, rm.base)
 
         if not is_dns_label(name):
-            bad(("name",), f"{name!r} is not a valid DNS label ({_LABEL_RULE})")
+            bad(("name",), f"{excerpt(name)} is not a valid DNS label ({_LABEL_RULE})")
         if not rm.base and rm.file != f"machines/{name}.yaml":
-            bad(("name",), f"file name {rm.file.split('/')[-1]!r} does not match the machine name {name!r}")
+            msg = f"file name {rm.file.split('/')[-1]!r} does not match the machine name {excerpt(name)}"
+            bad(("name",), msg)
         if name in seen:
             bad(("name",), f"duplicate machine name {name!r} (also in {seen[name].file})")
             continue
@@ -406,13 +459,13 @@ def machines(
         state = State(state_text) if state_text in _STATES else None
         if state is None:
             hint = _suggest(state_text, _STATES)
-            bad(("state",), f"unknown state {state_text!r}{hint}; known: {', '.join(_STATES)}")
+            bad(("state",), f"unknown state {excerpt(state_text)}{hint}; known: {', '.join(_STATES)}")
         history: list[State] = []
         for i, h in enumerate(d.get("history", [])):
             if h is None:
                 continue
             if h not in _STATES:
-                bad(("history", i), f"unknown state {h!r}{_suggest(h, _STATES)}")
+                bad(("history", i), f"unknown state {excerpt(h)}{_suggest(h, _STATES)}")
             else:
                 history.append(State(h))
         if len(history) == len(d.get("history", [])) and state is not None:
@@ -427,16 +480,24 @@ def machines(
         for i, role in enumerate(d.get("roles", [])):
             if role is not None and known is not None and role not in known:
                 hint = _suggest(role, known)
-                bad(("roles", i), f"unknown role {role!r}{hint}; known: {', '.join(known)}")
+                bad(("roles", i), f"unknown role {excerpt(role)}{hint}; known: {', '.join(known)}")
         kind = Kind(d["kind"]) if "kind" in d else None
         if kind is Kind.HW and d.get("hypervisor") is not None:
             bad(("hypervisor",), "a hw machine cannot have a hypervisor")
         if kind is Kind.VM and d.get("hypervisor") is None:
             bad((), "missing required key 'hypervisor' (required for kind vm)")
+        for i, tag in enumerate(d.get("tags", [])):
+            if tag is not None and not _TAG_RE.match(tag):
+                bad(("tags", i), f"tag {excerpt(tag)} is not a word (1-63 of A-Z, a-z, 0-9, '_.:/=+-')")
+        if d.get("location") is not None and (why := text_problem(d["location"], 200)):
+            bad(("location",), why)
         names: set[str] = set()
         for i, disk in enumerate(d.get("disks", [])):
+            for key in ("name", "pool"):
+                if disk and disk.get(key) is not None and not _DISK_RE.match(disk[key]):
+                    bad(("disks", i, key), f"disk {key} {excerpt(disk[key])} is not a name ({_DISK_RULE})")
             if disk and disk.get("name") in names:
-                bad(("disks", i, "name"), f"duplicate disk name {disk['name']!r}")
+                bad(("disks", i, "name"), f"duplicate disk name {excerpt(disk['name'])}")
             if disk:
                 names.add(disk.get("name"))
         nics: list[NicPlan] = []
@@ -445,14 +506,17 @@ def machines(
             if not nic or nic.get("name") is None:
                 continue
             nl: Loc = ("nics", i)
-            if nic["name"] in nic_names:
+            if not _IFNAME_RE.match(nic["name"]):
+                msg = f"NIC name {excerpt(nic['name'])} is not an interface name ({_IFNAME_RULE})"
+                bad(nl + ("name",), msg)
+            elif nic["name"] in nic_names:
                 bad(nl + ("name",), f"duplicate NIC name {nic['name']!r}")
             nic_names.add(nic["name"])
             mac = None
             if nic.get("mac") is not None:
                 mac = macs.normalise_mac(nic["mac"])
                 if mac is None:
-                    bad(nl + ("mac",), f"invalid MAC {nic['mac']!r}")
+                    bad(nl + ("mac",), f"invalid MAC {excerpt(nic['mac'])}")
                 elif macs.is_multicast(mac):
                     bad(nl + ("mac",), f"MAC {mac} is a multicast address")
             plan = NicPlan(nic["name"], mac, nl)
@@ -464,7 +528,7 @@ def machines(
                 net = att["network"]
                 if net not in nets:
                     if raw.doc:  # (when customer.yaml is unusable, that is the problem)
-                        bad(al + ("network",), f"unknown network {net!r}{_suggest(net, list(nets))}")
+                        bad(al + ("network",), f"unknown network {excerpt(net)}{_suggest(net, list(nets))}")
                     continue
                 if net in on:
                     bad(al + ("network",), f"NIC is attached to network {net!r} twice")
@@ -500,7 +564,7 @@ def _hypervisors(plans: list[MachinePlan], rep: Reporter) -> None:
         if hv == p.name:
             p.bad(rep, ("hypervisor",), "a machine cannot be its own hypervisor")
         elif hv not in by_name:
-            p.bad(rep, ("hypervisor",), f"unknown hypervisor {hv!r}{_suggest(hv, list(by_name))}")
+            p.bad(rep, ("hypervisor",), f"unknown hypervisor {excerpt(hv)}{_suggest(hv, list(by_name))}")
         elif "hypervisor" not in by_name[hv].data.get("roles", []):
             p.bad(rep, ("hypervisor",), f"{hv!r} does not have role 'hypervisor'")
         elif by_name[hv].kind is not Kind.HW:
@@ -569,7 +633,7 @@ def host_keys(cust: Customer, plans: list[MachinePlan], rep: Reporter) -> None:
             rep.add(
                 "customer.yaml",
                 ("ssh", "host_keys", host),
-                f"unknown machine {host!r}{_suggest(host, names)}",
+                f"unknown machine {excerpt(host)}{_suggest(host, names)}",
             )
 
 

@@ -80,6 +80,23 @@ def _name_servers(inv: Inventory) -> list[str]:
     return names or [f"ns.{inv.customer.domain}."]
 
 
+def _glue(ctx: Context, ns: list[str], records: dict[str, list[tuple[int, str]]]) -> None:
+    """A name server whose name lies inside a forward zone but belongs to a more specific one
+    (``hv1.lan.acme.example`` in zone ``acme.example`` when network lan has domain
+    ``lan.acme.example``) gets its address records in that zone too: named refuses to load a
+    zone whose in-zone NS has no address ("NS ... has no address records")."""
+    fqdns = {f"{m.name}.{net.domain}.": (m.name, net.domain) for m, net, _ in _dns_records(ctx)}
+    for n in ns:
+        if n not in fqdns:
+            continue
+        host, home = fqdns[n]
+        own = [(k, line) for k, line in records.get(home, []) if line.split("\t", 1)[0] == host]
+        for zone in records:
+            if zone != home and not zone.endswith(".arpa") and n.endswith(f".{zone}."):
+                rel = n[: -len(zone) - 2]
+                records[zone].extend((k, rel + line[len(host) :]) for k, line in own)
+
+
 def _bind_zones(ctx: Context) -> tuple[Zone, ...]:
     def build() -> tuple[Zone, ...]:
         inv = ctx.inv
@@ -100,6 +117,7 @@ def _bind_zones(ctx: Context) -> tuple[Zone, ...]:
                 owner = _net.reverse_pointer(addr)[: -len(rz) - 1]
                 records[rz].append((key, f"{owner}\tIN\tPTR\t{m.name}.{net.domain}."))
         ns = _name_servers(inv)
+        _glue(ctx, ns, records)
         rname = f"hostmaster.{inv.customer.domain}."
         head = f"$TTL {ZONE_TTL}"
         zones = []

@@ -141,7 +141,10 @@ def test_absolute_base_image_and_ip_mirror(tmp_path: Path) -> None:
         (
             "",
             "provisioning: {kernel_args: \"preseed/late_command='rm -rf /'\"}\n",
-            [L9 + "provisioning.kernel_args: kernel_args must be one line without quotes or backslashes"],
+            [
+                L9 + "provisioning.kernel_args: kernel_args must be one line of at most 512 characters: "
+                "words of letters, digits and '_.,:=/+@%-' separated by single spaces"
+            ],
         ),
         (
             "",
