@@ -88,8 +88,10 @@ def cmd_machine_remove(args: argparse.Namespace) -> int:
 
 def cmd_machine_move(args: argparse.Namespace) -> int:
     root = resolve_root(args)
-    edit.set_hypervisor(root, args.name, args.hypervisor, known_roles=ROLE_NAMES)
-    print(f"{args.name}: now on {args.hypervisor}")
+    disk = "fresh" if args.fresh_disk else "copied" if args.disk_copied else None
+    edit.set_hypervisor(root, args.name, args.hypervisor, disk=disk, known_roles=ROLE_NAMES)
+    how = {"fresh": " (its disks start empty)", "copied": " (its disks were copied)"}.get(disk or "", "")
+    print(f"{args.name}: now on {args.hypervisor}{how}")
     return Exit.OK
 
 

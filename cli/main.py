@@ -164,12 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         msub,
         "move",
-        "move a VM to another hypervisor (capacity is checked)",
+        "move a VM to another hypervisor (capacity is checked; a defined VM says what happens to its disks)",
         cmd_machine_move,
-        "  uniform machine move web1 --hypervisor hv2 -C acme\n",
+        "  uniform machine move web1 --hypervisor hv2 -C acme                 # a planned VM\n"
+        "  uniform machine move web1 --hypervisor hv2 --disk-copied -C acme   # disks copied by hand\n",
     )
     p.add_argument("name")
     p.add_argument("--hypervisor", required=True)
+    disks = p.add_mutually_exclusive_group()
+    disks.add_argument(
+        "--disk-copied", action="store_true", help="its disks were copied to the new hypervisor (kept)"
+    )
+    disks.add_argument("--fresh-disk", action="store_true", help="it starts from empty disks there")
 
     nic = sub.add_parser(
         "nic",

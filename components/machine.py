@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 import pulumi
 
 from connectors.target import Target
+from inventory.lifecycle import ON_HYPERVISOR
 from inventory.model import Machine as MachineModel
 from payloads.roles import BASE, ROLES, component_name, resource_name
 
 from .delivery import FileRecord, Files
+from .placement import Placement
 from .services import Service, ServiceArgs
 
 
@@ -80,6 +82,11 @@ class Machine(pulumi.ComponentResource):
                     ),
                     opts=child,
                 )
+
+        # A VM defined on its hypervisor records where: moving it elsewhere is checked
+        # against that record by the engine (components/placement.py).
+        if m.is_vm and m.hypervisor is not None and m.state in ON_HYPERVISOR:
+            Placement(f"{name}-placement", vm=m.name, hypervisor=m.hypervisor, move=m.move, opts=child)
 
         # Plain values, not apply(): preview shows exactly what up will record.
         addrs = [a for nic in m.nics for a in nic.attachments]

@@ -26,7 +26,7 @@ from ruamel.yaml.tokens import CommentToken
 
 from .build import load
 from .errors import InventoryError, Problem, Reporter, render_path
-from .lifecycle import DELIVERED, HOLDS_ADDRESSES, MUST_BE_PINNED, REMOVABLE, TRANSITIONS
+from .lifecycle import DELIVERED, HOLDS_ADDRESSES, MUST_BE_PINNED, ON_HYPERVISOR, REMOVABLE, TRANSITIONS
 from .load import read
 from .macs import generate_mac, normalise_mac
 from .model import Inventory, State
@@ -683,9 +683,19 @@ def remove_values(
 
 
 def set_hypervisor(
-    root: str | Path, vm: str, hypervisor: str, *, known_roles: Collection[str] | None = None
+    root: str | Path,
+    vm: str,
+    hypervisor: str,
+    *,
+    disk: str | None = None,
+    known_roles: Collection[str] | None = None,
 ) -> Inventory:
-    """Move a VM to another hypervisor (capacity is checked by the re-load)."""
+    """Move a VM to another hypervisor (capacity is checked by the re-load).
+
+    A VM defined on its hypervisor (``ON_HYPERVISOR``) has disks there: the move needs
+    ``disk`` -- "copied" (its disks were copied to the new hypervisor by hand) or "fresh"
+    (it starts from empty disks) -- recorded as ``move: {to, disk}`` for review and for
+    the engine's check (components/placement.py)."""
     root = Path(root)
     inv = _load(root, known_roles)
     m = inv.machines.get(vm)
@@ -696,10 +706,30 @@ def set_hypervisor(
     _check_hypervisor(root, inv, m.file, vm, hypervisor)
     if m.hypervisor == hypervisor:
         raise _problem(root, m.file, vm, "hypervisor", f"already runs on {hypervisor}")
+    defined = m.state in ON_HYPERVISOR
+    if defined and disk not in ("fresh", "copied"):
+        raise _problem(
+            root,
+            m.file,
+            vm,
+            "hypervisor",
+            f"is {m.state.value}: its disks are on {m.hypervisor}. Copy them to {hypervisor} and pass "
+            "--disk-copied, or pass --fresh-disk to start it from empty disks "
+            "(docs/inventory.md 'Moving a VM')",
+        )
     y = _rt()
     loc = locate(root, vm, y, inv)
     with guarded(root, known_roles=known_roles) as txn:
         loc.entry["hypervisor"] = hypervisor
+        if defined:
+            ack = CommentedMap([("to", hypervisor), ("disk", disk)])
+            ack.fa.set_flow_style()
+            if "move" in loc.entry:
+                loc.entry["move"] = ack
+            else:
+                _insert_after(loc.entry, "hypervisor", "move", ack)
+        elif "move" in loc.entry:
+            del loc.entry["move"]  # not defined anywhere: nothing to carry over
         txn.dump(y, loc.doc, loc.path)
     assert txn.inventory is not None
     return txn.inventory

@@ -310,6 +310,10 @@ MACHINE = obj(
         "state": Field(STR, default="planned"),
         "history": Field(list_of(STR), default=list),
         "location": Field(STR),
+        # a VM's acknowledged move: to which hypervisor, and how its disks got there
+        "move": Field(
+            obj({"to": Field(STR, required=True), "disk": Field(string(("fresh", "copied")), required=True)})
+        ),
     }
 )
 
@@ -367,7 +371,9 @@ def _parse(path: Path, rel: str, rep: Reporter) -> Any:
         return MISSING
 
 
-_CACHE_VERSION = 4  # 2: provisioning, boot_filename/boot_server; 3: defaults from the model; 4: removed
+_CACHE_VERSION = (
+    5  # 2: provisioning, boot_filename/boot_server; 3: defaults from the model; 4: removed; 5: move
+)
 #: (rel path, machine base loc, checked data, machine name) for each machine in a file
 Entry = tuple[Loc, dict[str, Any], str | None]
 #: problems found in one file, as (machine, field, message, loc) -- the customer is added on use

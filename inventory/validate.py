@@ -486,6 +486,15 @@ def machines(
             bad(("hypervisor",), "a hw machine cannot have a hypervisor")
         if kind is Kind.VM and d.get("hypervisor") is None:
             bad((), "missing required key 'hypervisor' (required for kind vm)")
+        mv = d.get("move")
+        if mv and kind is not Kind.VM:
+            bad(("move",), "only a VM moves between hypervisors")
+        elif mv and mv.get("to") != d.get("hypervisor"):
+            bad(
+                ("move", "to"),
+                f"acknowledges a move to {excerpt(mv.get('to'))}, "
+                f"but hypervisor is {excerpt(d.get('hypervisor'))}",
+            )
         for i, tag in enumerate(d.get("tags", [])):
             if tag is not None and not _TAG_RE.match(tag):
                 bad(("tags", i), f"tag {excerpt(tag)} is not a word (1-63 of A-Z, a-z, 0-9, '_.:/=+-')")

@@ -535,7 +535,10 @@ def test_policy(acme: Path, capsys: pytest.CaptureFixture[str]) -> None:
     hv2 = (acme / "machines" / "hv1.yaml").read_text().replace("hv1", "hv2").replace(":01", ":11")
     hv2 = hv2.replace("10.0.0.11", "10.0.0.12").replace("state: active\nhistory: [planned, staged]\n", "")
     (acme / "machines" / "hv2.yaml").write_text(hv2)
-    assert run(acme, "machine", "move", "app1", "--hypervisor", "hv2") == 0
+    # app1 is staged, so defined on hv1 with its disks: the move says what happens to them
+    assert run(acme, "machine", "move", "app1", "--hypervisor", "hv2") == 1
+    assert run(acme, "machine", "move", "app1", "--hypervisor", "hv2", "--fresh-disk") == 0
+    assert load(acme).machines["app1"].move == ("hv2", "fresh")
     capsys.readouterr()
     assert run(acme, "policy") == 1
     assert capsys.readouterr().out.splitlines() == [

@@ -103,7 +103,11 @@ CALLS: dict[tuple[str, ...], list[list[str]]] = {
          "--state", "planned", "--location", "rack1", "--group", "tier"],
     ],
     ("machine", "remove"): [["db1"], ["web1", "--force"]],
-    ("machine", "move"): [["db1", "--hypervisor", "hv2"]],
+    ("machine", "move"): [
+        ["db1", "--hypervisor", "hv2"],  # planned: not defined anywhere, nothing to say
+        ["web1", "--hypervisor", "hv2", "--disk-copied"],
+        ["web2", "--hypervisor", "hv2", "--fresh-disk"],
+    ],
     ("nic", "add"): [
         ["db1", "eth1", "--network", "lan"],
         ["db1", "eth2", "--network", "lan", "--mac", "0c:c4:7a:10:20:03", "--ipv4", "10.20.0.99"],
