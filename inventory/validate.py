@@ -591,10 +591,16 @@ def _bridges(plans: list[MachinePlan], nets: dict[str, NetPlan], rep: Reporter) 
     its networks, so networks with different bridges cannot share one VM NIC (a network
     with no bridge rides on the NIC's link)."""
     by_name = {p.name: p for p in plans}
+    bridges = {name: plan.model.bridge for name, plan in nets.items()}
+    bridge = bridges.get
+    hv_bridges: dict[str, set[str]] = {}  # per hypervisor, once: 10,000 VMs share a few hundred
 
-    def bridge(network: str) -> str | None:
-        plan = nets.get(network)
-        return plan.model.bridge if plan else None
+    def bridges_of(hv: MachinePlan) -> set[str]:
+        if hv.name not in hv_bridges:
+            hv_bridges[hv.name] = {
+                b for hn in hv.nics if len(hn.atts) == 1 and (b := bridge(hn.atts[0].network))
+            }
+        return hv_bridges[hv.name]
 
     for p in plans:
         if p.kind is not Kind.VM:
@@ -602,7 +608,7 @@ def _bridges(plans: list[MachinePlan], nets: dict[str, NetPlan], rep: Reporter) 
         hv = by_name.get(p.hypervisor or "")
         for nic in p.nics:
             known = [a.network for a in nic.atts if a.network in nets]
-            used = sorted({b for n in known if (b := bridge(n))})
+            used = sorted({b for n in known if (b := bridge(n))}) if known else []
             # a network without a bridge of its own shares the link it is on (a second prefix)
             if len(used) > 1:
                 where = ", ".join(f"{n} ({bridge(n) or 'no bridge'})" for n in known)
@@ -614,11 +620,7 @@ def _bridges(plans: list[MachinePlan], nets: dict[str, NetPlan], rep: Reporter) 
                 continue
             if hv is None or hv.kind is not Kind.HW or not used:
                 continue
-            have = {
-                b: hn.atts[0].network
-                for hn in hv.nics
-                if len(hn.atts) == 1 and (b := bridge(hn.atts[0].network))
-            }
+            have = bridges_of(hv)
             if used[0] not in have:
                 offered = ", ".join(sorted(have)) or "none"
                 p.bad(
