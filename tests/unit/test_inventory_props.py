@@ -279,7 +279,7 @@ def test_generated_inventories_allocate_uniquely_and_keep_pins(
         assert values(inv) == before
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=20)
 @given(world=worlds(max_machines=10), data=st.data())
 def test_other_machines_never_move_pinned_or_earlier_values(
     world: tuple[list[str], dict[str, dict[str, Any]]], data: st.DataObject
