@@ -7,7 +7,8 @@ Resources per machine (documented in README "Resources per machine"):
   * one service component per role (payloads/roles/: its type token, e.g.
     ``uniform:services:DhcpServer``, comes from the role), each with one
     ``<name>-<role>-files`` child.  Names come from payloads.roles.resource_name.
-A plain machine is two resources; a DHCP+DNS server is six.
+  * ``<name>-placement`` for a VM defined on its hypervisor (components/placement.py).
+A plain machine is two resources (a defined VM three); a DHCP+DNS server is six.
 """
 
 from __future__ import annotations
