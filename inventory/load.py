@@ -541,6 +541,14 @@ def read(root: Path, rep: Reporter, cache_dir: Path | None = None) -> RawInvento
 # ---------------------------------------------------------------------------- line numbers
 
 
+def _aliased(child: Any, line: int | None) -> bool:
+    """``child`` is reached through a YAML alias (``*name``) written on ``line``: an anchored
+    node that starts elsewhere than right there, where its anchor (``&name``) is."""
+    anchor = getattr(getattr(child, "anchor", None), "value", None)
+    start = getattr(getattr(child, "lc", None), "line", None)
+    return bool(anchor) and line is not None and start is not None and start not in (line, line + 1)
+
+
 def _line_of(node: Any, loc: Loc) -> int | None:
     line: int | None = getattr(getattr(node, "lc", None), "line", None)
     for part in loc:
@@ -549,15 +557,18 @@ def _line_of(node: Any, loc: Loc) -> int | None:
             if isinstance(part, int) and isinstance(node, list) and part < len(node):
                 if lc is not None:
                     line = lc.item(part)[0]
-                node = node[part]
+                child = node[part]
             elif isinstance(part, str) and isinstance(node, dict) and part in node:
                 if lc is not None:
                     line = lc.key(part)[0]
-                node = node[part]
+                child = node[part]
             else:
                 break
         except (KeyError, IndexError, TypeError):
             break
+        if _aliased(child, line):
+            break  # the problem is where the alias is used, not at the anchor it copies
+        node = child
     return None if line is None else line + 1
 
 
