@@ -5,14 +5,14 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from . import addresses, macs
 from .capacity import by_hypervisor, usage
 from .errors import Loc, Reporter, excerpt
-from .lifecycle import TRANSITIONS, USES_CAPACITY
+from .lifecycle import TRANSITIONS, USES_CAPACITY, in_dns
 from .load import RawInventory, RawMachine
 from .model import Customer, Delivery, Kind, Network, Provisioning, Services, Ssh, State
 from .units import format_mib
@@ -545,6 +545,8 @@ def machines(
                 on.add(net)
                 plan.atts.append(AttPlan(net, att.get("ipv4"), att.get("ipv6"), al))
             nics.append(plan)
+        if "dns" in d.get("roles", []) and state is not None and in_dns(state):
+            _name_server_address(nics, nets, bad)
         plans.append(
             MachinePlan(
                 rm,
@@ -562,6 +564,27 @@ def machines(
     _hypervisors(plans, rep)
     _bridges(plans, nets, rep)
     return plans
+
+
+def _name_server_address(
+    nics: list[NicPlan], nets: dict[str, NetPlan], bad: Callable[[Loc, str], None]
+) -> None:
+    """A DNS server is the NS of every zone under its own name (its first NIC's first network's
+    domain); named refuses a zone whose NS name has no address, so that attachment needs one."""
+    first = next(((n, a) for n in nics for a in n.atts), None)
+    if first is None:
+        bad(("roles",), "a dns server needs an address: it has no NIC on a network")
+        return
+    nic, att = first
+    net = nets.get(att.network)
+    if net is None:
+        return
+    if (att.ipv4 == "none" or net.v4 is None) and (att.ipv6 == "none" or net.v6 is None):
+        bad(
+            att.loc,
+            f"a dns server needs an address on its first network {att.network!r}: its name is the "
+            "zones' NS, and a name server without an address makes named refuse the zones",
+        )
 
 
 def _hypervisors(plans: list[MachinePlan], rep: Reporter) -> None:

@@ -129,11 +129,16 @@ def base(dhcp: str = "dnsmasq", dns: str = "bind") -> dict[str, Any]:
     return {"customer.yaml": customer, "machines/all.yaml": machines}
 
 
+def json_text(data: Any) -> str:
+    """``data`` as a YAML file: JSON is YAML 1.2, and every string survives, NUL included."""
+    return json.dumps(data, indent=1) + "\n"
+
+
 def write(doc: dict[str, Any], root: Path) -> Path:
-    """Write ``doc`` as a customer directory (JSON is YAML 1.2: every string survives, NUL included)."""
+    """Write ``doc`` (relative path -> data) as a customer directory."""
     (root / "machines").mkdir(parents=True, exist_ok=True)
     for rel, data in doc.items():
-        (root / rel).write_text(json.dumps(data, indent=1) + "\n")
+        (root / rel).write_text(json_text(data))
     return root
 
 
