@@ -5,15 +5,16 @@
 #   tools/bootstrap.sh            engine + venv + file backend (the main job)
 #   tools/bootstrap.sh --test     the same, plus the Debian packages the tests run
 #
-# Engine: a `pulumi` already on PATH at the pinned version is used as it is (an
-# official install builds nothing).  Otherwise tools/engine/build.sh builds it
-# into .tools/bin, once: a stamp keyed on the pinned modules skips the build on
-# later runs, and Go's module and build caches (~/go/pkg/mod, ~/.cache/go-build)
-# make a rebuild after a pin change take seconds to minutes, not a cold build.
+# Engine: a `pulumi` already on PATH at the pinned version or newer (compared
+# as numbers) is used as it is: an official install builds nothing.  Otherwise
+# tools/engine/build.sh builds it into .tools/bin, once: a stamp keyed on the
+# pinned modules skips the build on later runs, and Go's module and build
+# caches (~/go/pkg/mod, ~/.cache/go-build) make a rebuild after a pin change
+# take seconds to minutes, not a cold build.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-PULUMI_VERSION=v3.259.0
+PULUMI_VERSION=v3.259.0 # the oldest engine uniform runs on: the one tools/engine builds
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
@@ -42,12 +43,32 @@ else
 fi
 
 # --- Engine ----------------------------------------------------------------
+# version_at_least HAVE MIN: "v3.260.1" >= "v3.259.0", compared field by field as
+# numbers; a pre-release of MIN itself ("v3.259.0-alpha.1") or anything that is
+# not vX.Y.Z[...] is not enough.
+version_at_least() {
+  local re='^v?([0-9]+)\.([0-9]+)\.([0-9]+)(.*)$' i
+  local -a h m
+  [[ $1 =~ $re ]] || return 1
+  h=("${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}" "${BASH_REMATCH[4]}")
+  [[ $2 =~ $re ]] || return 1
+  m=("${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}")
+  for i in 0 1 2; do
+    ((10#${h[i]} > 10#${m[i]})) && return 0
+    ((10#${h[i]} < 10#${m[i]})) && return 1
+  done
+  [[ -z ${h[3]} || ${h[3]} == +* ]] # equal: a release of MIN (or +build metadata), not a pre-release
+}
 bin="$root/.tools/bin"
 engine_path=""
-if command -v pulumi >/dev/null 2>&1 && [ "$(command -v pulumi)" != "$bin/pulumi" ] \
-   && [ "$(pulumi version 2>/dev/null)" = "$PULUMI_VERSION" ]; then
-  log "using the installed $(command -v pulumi) ($PULUMI_VERSION)"
+installed=""
+if command -v pulumi >/dev/null 2>&1 && [ "$(command -v pulumi)" != "$bin/pulumi" ]; then
+  installed=$(pulumi version 2>/dev/null || true)
+fi
+if [ -n "$installed" ] && version_at_least "$installed" "$PULUMI_VERSION"; then
+  log "using the installed $(command -v pulumi) ($installed, at least $PULUMI_VERSION)"
 else
+  [ -n "$installed" ] && log "the installed $(command -v pulumi) is $installed, older than $PULUMI_VERSION: using .tools/bin"
   stamp_want=$(cat tools/engine/build.sh tools/engine/*/go.mod tools/engine/*/go.sum | sha256sum | cut -c1-16)
   if [ "$(cat "$bin/.stamp" 2>/dev/null)" != "$stamp_want" ]; then
     command -v go >/dev/null || { log "Go is needed to build the Pulumi engine (Debian: golang, or go.dev)"; exit 1; }
@@ -71,7 +92,12 @@ if [ "$(cat .venv/.stamp 2>/dev/null)" != "$venv_want" ]; then
   echo "$venv_want" > .venv/.stamp
 fi
 
-# --- File backend and environment ------------------------------------------
+# --- Backend and environment -----------------------------------------------
+# The backend is the user's PULUMI_BACKEND_URL when one is set (a team's shared
+# PostgreSQL, see README "A team"), decided when env.sh is sourced, not now.
+# Only when none is set does env.sh choose the project-local file backend; it
+# remembers that choice in UNIFORM_FILE_BACKEND, so sourcing another checkout's
+# env.sh later moves to that checkout's file backend instead of keeping ours.
 mkdir -p .pulumi-state .tools
 home_line=""
 if [ -n "$engine_path" ]; then
@@ -90,8 +116,16 @@ cat > .tools/env.sh <<ENV
 # Written by tools/bootstrap.sh: source it to run pulumi offline on this project.
 $home_line
 export PATH="$root/.venv/bin${engine_path:+:$engine_path}:\$PATH"
-export PULUMI_BACKEND_URL="file://$root/.pulumi-state"
+if [ -z "\${PULUMI_BACKEND_URL:-}" ] || [ "\$PULUMI_BACKEND_URL" = "\${UNIFORM_FILE_BACKEND:-}" ]; then
+  export UNIFORM_FILE_BACKEND="file://$root/.pulumi-state"
+  export PULUMI_BACKEND_URL="\$UNIFORM_FILE_BACKEND"
+fi
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 ENV
-log "ready: source .tools/env.sh"
+if [ -n "${PULUMI_BACKEND_URL:-}" ] && [ "$PULUMI_BACKEND_URL" != "${UNIFORM_FILE_BACKEND:-}" ]; then
+  # only the scheme: the URL may carry a password
+  log "ready: source .tools/env.sh (it keeps your PULUMI_BACKEND_URL, ${PULUMI_BACKEND_URL%%://*}://...)"
+else
+  log "ready: source .tools/env.sh (file backend in .pulumi-state/ unless PULUMI_BACKEND_URL is set)"
+fi
