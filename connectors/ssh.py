@@ -6,9 +6,10 @@ key as the only key the session accepts: neither the user's nor the global
 known_hosts is read.  A private key given as text lives in a 0600 temporary file
 for the duration of the session only, and never appears in a message.
 
-``ssh`` exits 255 when it could not connect or authenticate: that is
-:class:`Unreachable`; any other failure (the remote command's exit status, a
-timeout, no ssh binary) is :class:`SshError`.
+``ssh`` exits 255 when it could not connect (:class:`Unreachable`) or when the host
+it reached failed the pinned host key or refused our key (:class:`Refused`); any
+other failure (the remote command's exit status, a timeout, no ssh binary) is
+:class:`SshError`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 __all__ = [
     "Endpoint",
+    "Refused",
     "Result",
     "SshError",
     "Unreachable",
@@ -37,7 +39,17 @@ class SshError(Exception):
 
 
 class Unreachable(SshError):
-    """ssh itself failed (exit 255): the host could not be reached or refused us."""
+    """ssh itself failed (exit 255): the host could not be reached."""
+
+
+class Refused(SshError):
+    """ssh reached a host that is not the pinned one, or that would not let us in (exit 255
+    with a host-key or authentication failure).  Not "gone": a delete must not treat it as
+    a host that took its files with it."""
+
+
+#: what ssh prints when it reached a host but the host is not ours or refused our key
+_REFUSED = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED", "Permission denied")
 
 
 @dataclass(frozen=True)
@@ -144,7 +156,9 @@ def run(
         except OSError as e:
             raise SshError(f"cannot run ssh: {e}") from e
     err = errb.decode(errors="replace").strip()
-    if code == 255:  # ssh's own failure: could not connect or authenticate
+    if code == 255:  # ssh's own failure: could not connect, or could not authenticate
+        if any(marker in err for marker in _REFUSED):
+            raise Refused(f"ssh refused: {err}")
         raise Unreachable(f"ssh failed: {err}")
     if code != 0:
         raise SshError(f"remote command failed (exit {code}): {err}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import sys
 import time
@@ -152,3 +153,49 @@ def test_conversation(tmp_path: Path) -> None:
     res = ssh.run(TO, "x", reply=reply, reply_after=b"@@ask\n", connect_timeout=3, timeout=20, ssh=exe)
     assert seen == [b"a\nb\n@@ask\n"]
     assert res.stdout == b"a\nb\n@@ask\ngot answer\n"
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "Host key verification failed.",
+        "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@",
+        "root@10.0.0.1: Permission denied (publickey).",
+    ],
+)
+def test_a_host_that_is_not_ours_is_refused_not_unreachable(tmp_path: Path, stderr: str) -> None:
+    exe = fake_ssh(tmp_path, f"sys.stderr.write({stderr!r} + '\\n'); sys.exit(255)")
+    with pytest.raises(ssh.Refused) as e:
+        ssh.run(TO, "true", connect_timeout=3, timeout=20, ssh=exe)
+    assert not isinstance(e.value, ssh.Unreachable)
+
+
+def test_delete_on_a_host_with_another_key_fails_instead_of_dropping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unreachable host's files leave the stack with a warning (the host is gone); a host
+    that answers with the wrong key is not gone: the delete fails and the state keeps them."""
+    from components.delivery import DeliveryError, FilesProvider
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    props = {
+        "group": "base",
+        "target": {
+            "mode": "ssh",
+            "host": "10.0.0.1",
+            "port": 22,
+            "user": "root",
+            "host_key": "ssh-ed25519 AAAAkey",
+        },
+        "files": {"/etc/hostname": {"mode": "0644", "sha256": "x", "reload": ""}},
+        "reload": [],
+        "private_key": None,
+    }
+    (bindir / "ssh").symlink_to(tmp_path / "ssh")
+    fake_ssh(tmp_path, "sys.stderr.write('Host key verification failed.\\n'); sys.exit(255)")
+    with pytest.raises(DeliveryError, match="Host key verification failed"):
+        FilesProvider().delete("ssh:root@10.0.0.1:22:base", props)
+    fake_ssh(tmp_path, "sys.stderr.write('No route to host\\n'); sys.exit(255)")
+    FilesProvider().delete("ssh:root@10.0.0.1:22:base", props)  # gone: dropped with a warning
