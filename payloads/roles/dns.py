@@ -92,9 +92,15 @@ def _glue(ctx: Context, ns: list[str], records: dict[str, list[tuple[int, str]]]
         host, home = fqdns[n]
         own = [(k, line) for k, line in records.get(home, []) if line.split("\t", 1)[0] == host]
         for zone in records:
-            if zone != home and not zone.endswith(".arpa") and n.endswith(f".{zone}."):
+            if zone == home or zone.endswith(".arpa"):
+                continue
+            if n == f"{zone}.":  # the server is named like the zone: its apex
+                rel = "@"
+            elif n.endswith(f".{zone}."):
                 rel = n[: -len(zone) - 2]
-                records[zone].extend((k, rel + line[len(host) :]) for k, line in own)
+            else:
+                continue
+            records[zone].extend((k, rel + line[len(host) :]) for k, line in own)
 
 
 def _bind_zones(ctx: Context) -> tuple[Zone, ...]:

@@ -398,3 +398,13 @@ def test_a_single_mutation_is_refused_or_passes_the_daemons(
         return
     event(f"loaded, daemons pass: {kind}")
     check_daemons(inv, tmp_path / "out")
+
+
+@pytest.mark.parametrize("domain", ["acme.example", "hv1.lan.acme.example", "lan.acme.example"])
+def test_name_server_inside_or_at_the_apex_of_another_zone(domain: str, tmp_path: Path) -> None:
+    """Found by the mutations above: the NS ``hv1.lan.acme.example`` inside zone ``acme.example``
+    or at the apex of a zone named like it had no address there, and named refused the zone."""
+    doc = H.base()
+    doc["customer.yaml"]["networks"]["mgmt"]["domain"] = domain
+    inv = inventory.load(H.write(doc, tmp_path / "acme"), known_roles=ROLE_NAMES)
+    assert check_daemons(inv, tmp_path / "out") >= 4
