@@ -105,6 +105,7 @@ def base(dhcp: str = "dnsmasq", dns: str = "bind") -> dict[str, Any]:
             "state": "staged",
             "history": ["planned"],
             "location": "dc1",
+            "move": {"to": "hv1", "disk": "copied"},
         },
         {
             "name": "new1",
@@ -211,6 +212,8 @@ FIELDS += [
 FIELDS += [
     ("hv1:roles", "machines/all.yaml", [0, "roles", 1]),
     ("db1:hypervisor", "machines/all.yaml", [1, "hypervisor"]),
+    ("db1:move.to", "machines/all.yaml", [1, "move", "to"]),
+    ("db1:move.disk", "machines/all.yaml", [1, "move", "disk"]),
     ("hv1:nics[0].name", "machines/all.yaml", [0, "nics", 0, "name"]),
 ]
 
@@ -242,6 +245,7 @@ VALUES: dict[str, Callable[[str], str]] = {
     "zero_width": lambda v: v + "\u200b",
     "xml": lambda v: v + "<x/>&amp;",
     "yaml": lambda v: v + ": {x: y}",
+    "comment": lambda v: v + " #x",
 }
 
 
