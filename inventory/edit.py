@@ -59,7 +59,15 @@ def _dump(y: YAML, doc: Any, path: Path) -> None:
 def _insert_after(m: CommentedMap, after: str, key: str, value: Any) -> None:
     keys = list(m.keys())
     pos = keys.index(after) + 1 if after in keys else len(keys)
-    m.insert(pos, key, value)
+    m.insert(pos, key, _flow_safe(m, value))
+
+
+def _flow_safe(m: CommentedMap, value: Any) -> Any:
+    """``value`` quoted when it holds a ':' and goes into a flow mapping (``{network: lan}``):
+    ruamel writes ``fd00::5`` there unquoted, which no YAML parser reads back."""
+    if isinstance(value, str) and ":" in value and m.fa.flow_style():
+        return DoubleQuotedScalarString(value)
+    return value
 
 
 def unpinned(inv: Inventory) -> list[str]:
@@ -124,7 +132,7 @@ def pin(
                     net = inv.networks[a.network]
                     if a.ipv6 is not None and not a.ipv6_pinned and not (net.ipv6 or "").endswith("/64"):
                         if "ipv6" in ra:
-                            ra["ipv6"] = a.ipv6
+                            ra["ipv6"] = _flow_safe(ra, a.ipv6)
                         else:
                             _insert_after(ra, "ipv4" if "ipv4" in ra else "network", "ipv6", a.ipv6)
                         changed = True

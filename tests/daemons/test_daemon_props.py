@@ -154,17 +154,20 @@ def worlds(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
-def block_yaml(data: Any) -> str:
-    """Block-style YAML, as people write it (``inventory.pin`` then inserts keys into it)."""
-    return "" if data is None else yaml.safe_dump(data, default_flow_style=False, sort_keys=False)
+def to_yaml(data: Any, flow: bool = False) -> str:
+    """YAML as people write it: block style, or flow style for the innermost collections
+    (``{name: eth0, networks: [{network: lan}]}``); ``inventory.pin`` then inserts keys into it."""
+    if data is None:
+        return ""
+    return yaml.safe_dump(data, default_flow_style=None if flow else False, sort_keys=False, width=1000)
 
 
-def write(doc: dict[str, Any], root: Path) -> Path:
+def write(doc: dict[str, Any], root: Path, flow: bool = False) -> Path:
     if root.exists():
         shutil.rmtree(root)
     (root / "machines").mkdir(parents=True)
     for rel, data in doc.items():
-        (root / rel).write_text(block_yaml(data))
+        (root / rel).write_text(to_yaml(data, flow))
     return root
 
 
@@ -200,9 +203,9 @@ def check_daemons(inv: inventory.Inventory, out: Path) -> int:
 
 
 @settings(SETTINGS, max_examples=60)
-@given(world=worlds())
-def test_valid_inventories_pass_the_daemons(world: dict[str, Any], tmp_path: Path) -> None:
-    root = write(world, tmp_path / "w" / "acme")
+@given(world=worlds(), flow=st.booleans())
+def test_valid_inventories_pass_the_daemons(world: dict[str, Any], flow: bool, tmp_path: Path) -> None:
+    root = write(world, tmp_path / "w" / "acme", flow)
     inv = load_pinned(root)
     checked = check_daemons(inv, tmp_path / "out")
     assert checked >= 1
