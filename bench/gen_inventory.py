@@ -5,9 +5,10 @@
 Creates <dir>/bench/ (customer "bench"): two service hosts (hw, roles dhcp and dns),
 hypervisors (hw, one file each) and VMs
 (about half in one-machine files, half in per-hypervisor group files), on four
-networks with an IPv4 /16 and an IPv6 /64 each, plus an IPv6-only /64.  About 70%
-of NICs have a pinned MAC and IPv4 address, the rest are generated/allocated;
-a few machines are planned, staged or retired.  Deterministic for a given count.
+networks with an IPv4 /16 and an IPv6 /64 each, plus an IPv6-only /64.  Staged and
+active machines have every MAC and IPv4 address pinned (load refuses them otherwise);
+planned and retired ones have about 30% pinned, the rest generated/allocated.  A few
+machines are planned, staged or retired.  Deterministic for a given count.
 """
 
 from __future__ import annotations
