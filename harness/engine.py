@@ -2,7 +2,8 @@
 
 One place for what ``.tools/env.sh`` gives (tools/bootstrap.sh writes both), and one
 driver of the ``pulumi`` command (:class:`Engine`), so every harness runs the engine the
-same way, offline, with a file backend of its own.
+same way, offline, with a backend of its own (a file backend, or a URL such as a
+throwaway PostgreSQL's).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def engine_env(backend: Path, passphrase: str = "test") -> dict[str, str]:
+def engine_env(backend: Path | str, passphrase: str = "test") -> dict[str, str]:
     """The environment for the engine: the venv and .tools/bin on PATH, a file backend at
-    ``backend``, offline settings, and the project-local PULUMI_HOME when bootstrap made one
-    (automatic command logs off, see tools/bootstrap.sh)."""
+    ``backend`` (a directory) or the backend URL ``backend`` (a string such as
+    ``postgres://user@host:port/db?sslmode=disable``), offline settings, and the
+    project-local PULUMI_HOME when bootstrap made one (automatic command logs off, see
+    tools/bootstrap.sh)."""
     env = dict(os.environ)
     path = [str(ROOT / ".venv" / "bin")]
     if (ROOT / ".tools" / "bin" / "pulumi").exists():
@@ -30,7 +33,11 @@ def engine_env(backend: Path, passphrase: str = "test") -> dict[str, str]:
     env["PATH"] = os.pathsep.join(path + [env.get("PATH", "")])
     if (ROOT / ".tools" / "pulumi-home").is_dir():
         env.setdefault("PULUMI_HOME", str(ROOT / ".tools" / "pulumi-home"))
-    env["PULUMI_BACKEND_URL"] = f"file://{backend}"
+    env["PULUMI_BACKEND_URL"] = backend if isinstance(backend, str) else f"file://{backend}"
+    # The PostgreSQL backend of v3.259 deadlocks in `stack ls` once a project has as many
+    # stacks as 2 x GOMAXPROCS: each listing worker holds a pooled connection and waits for
+    # another (docs/team.md). One worker never does.
+    env.setdefault("PULUMI_DIY_BACKEND_PARALLEL", "1")
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
     env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
     env["PULUMI_CONFIG_PASSPHRASE"] = passphrase

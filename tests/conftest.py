@@ -18,7 +18,7 @@ import pytest
 
 TESTS = Path(__file__).parent
 FAST = ("unit", "golden", "components")
-SLOW = ("daemons", "browser", "e2e", "lab")
+SLOW = ("daemons", "browser", "e2e", "lab", "postgres")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -122,10 +122,16 @@ if [ -z "\${PULUMI_BACKEND_URL:-}" ] || [ "\$PULUMI_BACKEND_URL" = "\${UNIFORM_F
 fi
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+# the PostgreSQL backend's \`stack ls\` deadlocks with several listing workers (docs/team.md)
+export PULUMI_DIY_BACKEND_PARALLEL="\${PULUMI_DIY_BACKEND_PARALLEL:-1}"
 ENV
 if [ -n "${PULUMI_BACKEND_URL:-}" ] && [ "$PULUMI_BACKEND_URL" != "${UNIFORM_FILE_BACKEND:-}" ]; then
   # only the scheme: the URL may carry a password
   log "ready: source .tools/env.sh (it keeps your PULUMI_BACKEND_URL, ${PULUMI_BACKEND_URL%%://*}://...)"
+  if [[ $PULUMI_BACKEND_URL =~ ^[a-z0-9+]+://[^/@]*:[^/@]*@ ]]; then
+    log "warning: your PULUMI_BACKEND_URL carries a password, and pulumi prints the URL whole when the"
+    log "  database cannot be reached: keep it in ~/.pgpass or PGPASSWORD instead (docs/team.md)"
+  fi
 else
   log "ready: source .tools/env.sh (file backend in .pulumi-state/ unless PULUMI_BACKEND_URL is set)"
 fi
