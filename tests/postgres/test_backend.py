@@ -228,6 +228,36 @@ def test_sigkill_mid_update_then_runbook(tmp_path: Path, pg_engine) -> None:
     eng.run("preview", "--expect-no-changes", "--stack", "big")
     assert delivered_tree(out) == want
 
+    # killed again, in an update that rewrites every machine's files (a new domain): the
+    # pending operations are updates, which the runbook strips from an exported state
+    cust = inv_dir / "customer.yaml"
+    cust.write_text(cust.read_text().replace("domain: bench.example", "domain: bench2.example"))
+    want = expected_tree(inv_dir)
+    changing = {k for k, v in delivered_tree(out).items() if want.get(k) != v}
+    p = start(eng, "up", "--yes", "--skip-preview", "--stack", "big")
+    deadline = time.monotonic() + 120
+    while sum(v == want.get(k) for k, v in delivered_tree(out).items() if k in changing) < len(changing) // 3:
+        assert p.poll() is None, p.communicate()[0]
+        assert time.monotonic() < deadline, "no updates after 120 s"
+        time.sleep(0.1)
+    for pid in descendants(p.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    p.wait()
+    p.communicate()
+    assert delivered_tree(out) != want
+    assert LOCKED in eng.run("up", "--yes", "--stack", "big", check=False).stderr
+    eng.run("cancel", "--yes", "--stack", "big")
+    state = json.loads(eng.run("stack", "export", "--stack", "big").stdout)
+    # = jq 'del(.deployment.pending_operations)' (docs/team.md, step 3)
+    state["deployment"].pop("pending_operations", None)
+    eng.run("stack", "import", "--stack", "big", input=json.dumps(state))
+    eng.run("up", "--yes", "--skip-preview", "--stack", "big")
+    eng.run("preview", "--expect-no-changes", "--stack", "big")
+    assert delivered_tree(out) == want
+
 
 def test_postgres_down_before_a_run(tmp_path: Path, pg, pg_engine) -> None:
     """The database is down: preview and up stop with a clear error, no traceback, nothing changed."""
