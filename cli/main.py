@@ -20,6 +20,8 @@ examples:
   uniform report --customer acme -o /tmp/acme.html
   uniform verify --customer acme --identity ~/.ssh/acme_deploy
   uniform review --base origin/main
+  uniform preview --all --expect-no-changes
+  uniform up --all --parallel 4 --shard 1/2
 
 Exit status: 0 ok; 1 problems (invalid inventory, refused edit, policy violations, drift,
 failed previews); 2 usage errors; 3 hosts not verified (verify); 130 interrupted.
@@ -49,6 +51,7 @@ from .ops_commands import add_report_arguments, add_verify_arguments, cmd_report
 from .reads import cmd_check, cmd_list, cmd_pin, cmd_policy, cmd_render, cmd_unpinned
 from .review import add_review_arguments, cmd_review
 from .select import add_selection
+from .stacks_run import add_run_arguments, cmd_preview, cmd_up
 
 __all__ = ["build_parser", "main"]
 
@@ -303,6 +306,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_review_arguments(p)
     p.set_defaults(func=cmd_review)
+
+    for name, func, what in (
+        ("preview", cmd_preview, "pulumi preview"),
+        ("up", cmd_up, "pulumi up --yes"),
+    ):
+        p = sub.add_parser(
+            name,
+            help=f"{what} of several stacks at once (--all or -s repeated), summarised in a table",
+            description=f"{what} of several stacks at once, each in its own work directory, "
+            "then a table: per stack the changes by kind, seconds and error. Exit 1 if a stack "
+            "failed or, with --expect-no-changes, changed.",
+            formatter_class=_Fmt,
+            epilog=f"examples:\n  uniform {name} --all --parallel 4\n"
+            f"  uniform {name} -s acme -s globex --expect-no-changes\n"
+            f"  uniform {name} --all --shard 1/3 --passphrase-dir /run/secrets/uniform\n",
+        )
+        add_run_arguments(p)
+        p.set_defaults(func=func)
     return ap
 
 
