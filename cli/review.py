@@ -28,6 +28,7 @@ from payloads.roles import group_of
 
 from .exitcodes import Exit, UsageError
 from .machine_diff import machine_changes
+from .review_md import format_markdown
 from .select import find_project, stack_inventory, stack_names
 
 MACHINE_TYPE = "uniform:machine:Machine"
@@ -219,8 +220,11 @@ def stacks_for(files: list[str], project: Path) -> tuple[list[str], list[str]]:
 # ------------------------------------------------------------------ running previews
 
 
-def policy_env(project: Path, policy_pack: Path | None) -> dict[str, str]:
+def policy_env(project: Path, policy_pack: Path | None, passphrase: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    if passphrase is not None:  # --passphrase-dir: this stack's own file
+        env.pop("PULUMI_CONFIG_PASSPHRASE", None)
+        env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(passphrase)
     env["UNIFORM_PROJECT_DIR"] = str(project)
     if policy_pack is not None:
         # the analyzer shim that runs the Python policy pack (see policy/README.md)
@@ -229,14 +233,14 @@ def policy_env(project: Path, policy_pack: Path | None) -> dict[str, str]:
 
 
 def run_preview(
-    project: Path, stack: str, policy_pack: Path | None
+    project: Path, stack: str, policy_pack: Path | None, passphrase: Path | None = None
 ) -> tuple[int, dict[str, Any] | None, str]:
     """(exit code, parsed JSON or None, stderr) of ``pulumi preview --diff --json`` for ``stack``."""
     cmd = ["pulumi", "--non-interactive", "preview", "--diff", "--json", "--stack", stack]
     if policy_pack is not None:
         cmd += ["--policy-pack", str(policy_pack)]
     proc = subprocess.run(
-        cmd, cwd=project, env=policy_env(project, policy_pack), capture_output=True, text=True
+        cmd, cwd=project, env=policy_env(project, policy_pack, passphrase), capture_output=True, text=True
     )
     try:
         data = json.loads(proc.stdout) if proc.stdout.strip() else None
@@ -260,13 +264,15 @@ def report_blocks(text: str) -> list[str]:
     return out
 
 
-def failure_report(project: Path, stack: str, policy_pack: Path | None) -> list[str]:
+def failure_report(
+    project: Path, stack: str, policy_pack: Path | None, passphrase: Path | None = None
+) -> list[str]:
     """Why a preview failed: the policy violations and errors of a second, text-mode preview."""
     cmd = ["pulumi", "--non-interactive", "preview", "--stack", stack, "--color", "never"]
     if policy_pack is not None:
         cmd += ["--policy-pack", str(policy_pack)]
     proc = subprocess.run(
-        cmd, cwd=project, env=policy_env(project, policy_pack), capture_output=True, text=True
+        cmd, cwd=project, env=policy_env(project, policy_pack, passphrase), capture_output=True, text=True
     )
     return report_blocks(proc.stdout) or proc.stderr.strip().splitlines()[-20:]
 
@@ -280,7 +286,16 @@ def add_review_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--policy-pack", metavar="DIR", help="policy pack (default: <project>/policy)")
     p.add_argument("--no-policy", action="store_true", help="preview without the policy pack")
-    p.add_argument("--json", action="store_true", help="the summaries as JSON")
+    p.add_argument(
+        "--passphrase-dir", metavar="DIR", help="stack S's passphrase is the file DIR/S (default: the env)"
+    )
+    p.add_argument("--json", action="store_true", help="the summaries as JSON (= --format json)")
+    p.add_argument(
+        "--format",
+        choices=("text", "markdown", "json"),
+        default="text",
+        help="text (default), markdown (a pull-request comment) or json",
+    )
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -292,6 +307,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         raise UsageError(
             "no pulumi on PATH (run tools/bootstrap.sh, then source .tools/env.sh; tools/review does)"
         )
+    fmt = "json" if args.json else args.format
     notes: list[str] = []
     if args.stack:
         stacks = list(args.stack)
@@ -304,13 +320,14 @@ def cmd_review(args: argparse.Namespace) -> int:
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
     if not stacks:
-        print("no stack touched by this change")
+        print(format_markdown({}, notes, None) if fmt == "markdown" else "no stack touched by this change")
         return Exit.OK
     failed = 0
     results: dict[str, Any] = {}
     for stack in stacks:
         print(f"previewing {stack} ...", file=sys.stderr)
-        rc, data, err = run_preview(project, stack, pack)
+        pfile = Path(args.passphrase_dir).resolve() / stack if args.passphrase_dir else None
+        rc, data, err = run_preview(project, stack, pack, pfile)
         changes: list[str] = []
         if not args.stack:  # a git change: what it does to each machine, base -> working tree
             try:
@@ -319,18 +336,21 @@ def cmd_review(args: argparse.Namespace) -> int:
                 changes = []
         if rc != 0 or data is None:
             failed += 1
-            problems = failure_report(project, stack, pack)
-            results[stack] = {"ok": False, "problems": problems, "machine_changes": changes}
-            if not args.json:
+            problems = failure_report(project, stack, pack, pfile)
+            would = summarize(data).as_dict() if data is not None else {}
+            results[stack] = {**would, "ok": False, "problems": problems, "machine_changes": changes}
+            if fmt == "text":
                 print(f"stack {stack}: PREVIEW FAILED (exit {rc})")
                 print("\n".join(f"  {line}" for line in problems))
-            if data is not None and not args.json:
+            if data is not None and fmt == "text":
                 print(format_summary(stack, summarize(data), changes).split("\n", 1)[1])
             continue
         s = summarize(data)
         results[stack] = {"ok": True, "machine_changes": changes, **s.as_dict()}
-        if not args.json:
+        if fmt == "text":
             print(format_summary(stack, s, changes))
-    if args.json:
+    if fmt == "json":
         print(json.dumps(results, indent=2))
+    elif fmt == "markdown":
+        print(format_markdown(results, notes, None if pack is None else pack.name), end="")
     return Exit.PROBLEMS if failed else Exit.OK

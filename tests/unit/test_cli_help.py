@@ -157,6 +157,7 @@ SETUP: dict[tuple[str, ...], list[list[str]]] = {
 REVIEW_CALLS = [
     ["--project", "{P}", "--stack", "demo", "--no-policy", "--json"],
     ["--project", "{P}", "--base", "HEAD", "--uncommitted", "--policy-pack", "{P}/policy"],
+    ["--project", "{P}", "--stack", "demo", "--no-policy", "--format", "markdown", "--passphrase-dir", "{P}"],
 ]
 
 
