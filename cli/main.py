@@ -56,8 +56,8 @@ from .stacks_run import add_run_arguments, cmd_preview, cmd_up
 __all__ = ["build_parser", "main"]
 
 
-class _Fmt(argparse.RawDescriptionHelpFormatter):
-    pass
+#: examples and notes in the help keep their line breaks
+_Fmt = argparse.RawDescriptionHelpFormatter
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,10 +18,6 @@ def normalise_mac(text: str) -> str | None:
     return text.replace("-", ":").lower()
 
 
-def mac_int(mac: str) -> int:
-    return int(mac.replace(":", ""), 16)
-
-
 def is_multicast(mac: str) -> bool:
     return bool(int(mac[:2], 16) & 0x01)
 
