@@ -98,15 +98,21 @@ def pin(
     root = Path(root)
     # raises InventoryError: never pin an inventory with problems (other than being unpinned)
     inv = load(root, known_roles=known_roles, require_pinned=False)
-    todo = [t for t in unpinned(inv) if inv.machines[t.split(":", 1)[0]].state in states]
+    loose = {
+        m.name: fields
+        for m in inv.machines.values()
+        if m.state in states and m.state in HOLDS_ADDRESSES and (fields := unpinned_fields(inv, m))
+    }
+    todo = [
+        f"{name}: {render_path(loc)} = {value}" for name, fields in loose.items() for loc, value in fields
+    ]
     if not todo:
         return []
     by_file: dict[str, list[str]] = {}
-    for m in inv.machines.values():
-        by_file.setdefault(m.file, []).append(m.name)
+    for name in loose:
+        by_file.setdefault(inv.machines[name].file, []).append(name)
     y = _rt()
-    todo_files = {m.split(":", 1)[0] for m in todo}
-    files = sorted((f, n) for f, n in by_file.items() if todo_files.intersection(n))
+    files = sorted(by_file.items())
     for done, (file, names) in enumerate(files, 1):
         if progress is not None:
             progress(done, len(files))
@@ -115,27 +121,24 @@ def pin(
         entries = doc if isinstance(doc, list) else [doc]
         changed = False
         for entry in entries:
-            found = inv.machines.get(entry.get("name"))
-            if found is None or found.name not in names or found.state not in states:
+            name = entry.get("name")
+            if name not in names:
                 continue
-            m = found
-            for i, nic in enumerate(m.nics):
-                rn = entry["nics"][i]
-                if not nic.mac_pinned:
-                    _insert_after(rn, "name", "mac", DoubleQuotedScalarString(nic.mac))
+            # the values the one unpinned rule names (inventory/pinning.py), in file order
+            for loc, value in loose[name]:
+                rn = entry["nics"][loc[1]]
+                if loc[2] == "mac":
+                    _insert_after(rn, "name", "mac", DoubleQuotedScalarString(value))
                     changed = True
-                for j, a in enumerate(nic.attachments):
-                    ra = rn["networks"][j]
-                    if a.ipv4 is not None and not a.ipv4_pinned:
-                        _insert_after(ra, "network", "ipv4", a.ipv4)
-                        changed = True
-                    net = inv.networks[a.network]
-                    if a.ipv6 is not None and not a.ipv6_pinned and not (net.ipv6 or "").endswith("/64"):
-                        if "ipv6" in ra:
-                            ra["ipv6"] = _flow_safe(ra, a.ipv6)
-                        else:
-                            _insert_after(ra, "ipv4" if "ipv4" in ra else "network", "ipv6", a.ipv6)
-                        changed = True
+                    continue
+                ra = rn["networks"][loc[3]]
+                if loc[4] == "ipv4":
+                    _insert_after(ra, "network", "ipv4", value)
+                elif "ipv6" in ra:
+                    ra["ipv6"] = _flow_safe(ra, value)
+                else:
+                    _insert_after(ra, "ipv4" if "ipv4" in ra else "network", "ipv6", value)
+                changed = True
         if changed:
             if txn is not None:
                 txn.dump(y, doc, path)
@@ -288,7 +291,9 @@ def guarded(
                 # An edit that gives a staged or later machine a new value (a NIC, a move
                 # into staged) pins it in the same transaction: its address never moves.
                 pin(txn.root, txn=txn, known_roles=known_roles, states=MUST_BE_PINNED)
-            txn.inventory = _load(txn.root, known_roles)
+                inv = _load(txn.root, known_roles)
+            # (otherwise nothing is unpinned that must not be: the same as a pinned load)
+            txn.inventory = inv
     except BaseException:
         txn.rollback()
         raise
