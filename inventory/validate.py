@@ -679,9 +679,9 @@ def capacity(plans: list[MachinePlan], cust: Customer, rep: Reporter) -> None:
         if not vms or "hypervisor" not in h.data.get("roles", []) or not h.cores:
             continue
         u = usage(h.name, h.cores, h.memory_mib, vms, cust.cpu_overcommit, cust.memory_overcommit)
-        if not u.vms:
+        if not (u.over_cores or u.over_memory):
             continue
-        counted = sorted((v for v in vms if v.name in u.vms), key=lambda v: v.name)
+        counted = sorted((v for v in vms if v.name in u.vms), key=lambda v: v.name)  # for the message
         if u.over_cores:
             ratio = f"{cust.cpu_overcommit:g}"
             each = _listing([f"{v.name} {v.cores}" for v in counted])
