@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FLOORS: dict[str, int] = {
     "inventory": 1,
     "payloads": 2,
+    "interop": 2,  # import from live DHCP/DNS/libvirt, export to Ansible/Prometheus/ssh; inventory only
     "connectors": 3,
     "components": 4,
     "ops": 4,
