@@ -292,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_verify,
         "  uniform verify -C acme --identity ~/.ssh/acme_deploy --jobs 8\n"
         "  pulumi config get uniform:sshPrivateKey --stack acme | uniform verify -s acme --identity -\n"
-        "  uniform verify -C demo --local-root out/demo --json\n",
+        "  uniform verify -C demo --local-root out/demo --json\n"
+        "  uniform verify -C acme --adopt --identity ~/.ssh/acme_deploy   # before the first up\n",
     )
     add_verify_arguments(p)
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ops import report, verify
+from ops import adopt, report, verify
 
 from .exitcodes import Exit, UsageError
 from .progress import Progress, load_with_progress
@@ -96,17 +96,23 @@ def add_verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--local-root", metavar="DIR", help="delivery.mode local: the tree to check (default: its local_root)"
     )
+    p.add_argument(
+        "--adopt",
+        action="store_true",
+        help="before the first up: diff each host's files today against what uniform would deliver, "
+        "and list the reloads the first up runs (read-only; exit 1 when files would change)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr, even on a terminal")
 
 
-def verify_exit(results: list[verify.HostResult]) -> Exit:
+def verify_exit(results: list[verify.HostResult] | list[adopt.HostResult]) -> Exit:
     """UNVERIFIED when a host could not be verified (whatever the others show), else PROBLEMS on
-    drift, else OK."""
+    drift (--adopt: when the first up would change a file), else OK."""
     statuses = {r.status for r in results}
     if "unreachable" in statuses:
         return Exit.UNVERIFIED
-    return Exit.PROBLEMS if "drift" in statuses else Exit.OK
+    return Exit.PROBLEMS if statuses & {"drift", "changes"} else Exit.OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -130,25 +136,34 @@ def cmd_verify(args: argparse.Namespace) -> int:
             keyfile.touch(mode=0o600)
             keyfile.write_text(key if key.endswith("\n") else key + "\n")
             identity = str(keyfile)
-        results = verify.check_hosts(
-            inv,
-            ssh=verify.SshOptions(
-                identity=identity, connect_timeout=args.connect_timeout, host_timeout=args.timeout
-            ),
-            local_root=Path(args.local_root) if args.local_root else None,
-            user=args.user,
-            port=args.port,
-            machines=args.machine,
-            jobs=args.jobs,
-            progress=lambda n, total, r: progress.show(
-                f"[{n}/{total}] {r.machine}: {r.status} ({r.seconds:.1f}s)"
-            ),
+        opts = verify.SshOptions(
+            identity=identity, connect_timeout=args.connect_timeout, host_timeout=args.timeout
         )
+        local_root = Path(args.local_root) if args.local_root else None
+
+        def show(n: int, total: int, r: verify.HostResult | adopt.HostResult) -> None:
+            progress.show(f"[{n}/{total}] {r.machine}: {r.status} ({r.seconds:.1f}s)")
+
+        if args.adopt:
+            found = adopt.check_hosts(
+                inv, ssh=opts, local_root=local_root, user=args.user, port=args.port,
+                machines=args.machine, jobs=args.jobs, progress=show,
+            )  # fmt: skip
+            text = adopt.format_text(inv.customer.name, found, time.monotonic() - start)
+            results: list[verify.HostResult] | list[adopt.HostResult] = found
+        else:
+            drift = verify.check_hosts(
+                inv, ssh=opts, local_root=local_root, user=args.user, port=args.port,
+                machines=args.machine, jobs=args.jobs, progress=show,
+            )  # fmt: skip
+            text = verify.format_text(inv.customer.name, drift, time.monotonic() - start)
+            results = drift
     progress.done()
     code = verify_exit(results)
     if args.json:
-        doc = {"customer": inv.customer.name, "exit": int(code), "hosts": [r.as_dict() for r in results]}
+        hosts = [r.as_dict() for r in results]
+        doc = {"customer": inv.customer.name, "exit": int(code), "adopt": args.adopt, "hosts": hosts}
         print(json.dumps(doc, indent=2, sort_keys=True))
     else:
-        sys.stdout.write(verify.format_text(inv.customer.name, results, time.monotonic() - start))
+        sys.stdout.write(text)
     return code

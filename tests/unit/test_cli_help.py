@@ -128,6 +128,7 @@ CALLS: dict[tuple[str, ...], list[list[str]]] = {
         ["--local-root", "{P}/tree", "-i", "{P}/key", "-j", "2", "--user", "root", "--port", "22",
          "--connect-timeout", "3", "--timeout", "9", "--machine", "web1", "--json", "-q"],
         ["--local-root", "{P}/tree", "--identity", "{P}/key", "--jobs", "1", "--quiet"],
+        ["--local-root", "{P}/tree", "--adopt"],
     ],
 }  # fmt: skip
 
