@@ -48,6 +48,9 @@ class Subnet:
     gateway: str | None = None
     dns_servers: tuple[str, ...] = ()
     domain: str | None = None
+    # True when the file does not say the prefix and the parser inferred it (dnsmasq's
+    # dhcp-range without a netmask: the daemon takes it from the interface)
+    prefix_inferred: bool = False
 
 
 @dataclass(frozen=True)

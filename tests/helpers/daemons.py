@@ -16,6 +16,7 @@ PACKAGES = {
     "named-checkconf": "bind9-utils",
     "kea-dhcp4": "kea-dhcp4-server",
     "kea-dhcp6": "kea-dhcp6-server",
+    "dhcpd": "isc-dhcp-server",
     "virt-xml-validate": "libvirt-clients (+ libxml2-utils for xmllint)",
     "xmllint": "libxml2-utils",
     "debconf-set-selections": "debconf",
