@@ -11,7 +11,10 @@ found). The parsers do the same against ``base`` (default: the current directory
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import netaddr
@@ -19,7 +22,7 @@ import netaddr
 from interop.records import Source
 from inventory.macs import normalise_mac
 
-__all__ = ["Files", "Problems", "address", "mac", "name"]
+__all__ = ["Files", "Problems", "address", "mac", "name", "no_gc"]
 
 Problems = list[tuple[Source, str]]
 
@@ -53,6 +56,23 @@ class Files:
             return None
 
 
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a parser builds its (acyclic) records.
+
+    A parse allocates hundreds of thousands of small objects and keeps them; CPython's
+    collector then runs full collections over all of them again and again, which made a
+    40,000-host file take twice as long (and growing faster than the file). Reference
+    counting still frees everything; the collector is restored as it was."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def mac(text: str) -> str | None:
     """``52-54-00-AB-CD-EF`` / ``52:54:00:ab:cd:ef`` -> ``52:54:00:ab:cd:ef``; None if not a MAC."""
     return normalise_mac(text.strip())
@@ -61,13 +81,17 @@ def mac(text: str) -> str | None:
 def address(text: str, version: int | None = None) -> str | None:
     """The normalised form of an IPv4/IPv6 address, or None (optionally of one family only).
 
-    Only dotted quads count as IPv4: netaddr would read ``10`` or ``10.1`` as addresses."""
+    Only dotted quads count as IPv4 (netaddr would read ``10`` or ``10.1`` as addresses);
+    they are checked by hand, the form netaddr gives them being the text itself, because
+    netaddr takes ~20 us an address and a site has tens of thousands."""
     text = text.strip()
-    if version != 6 and text.count(".") == 3 and ":" not in text:
-        try:
-            return str(netaddr.IPAddress(text, 4, flags=netaddr.INET_PTON))
-        except (netaddr.AddrFormatError, ValueError):
-            return None
+    if version != 6 and ":" not in text:
+        parts = text.split(".")
+        ok = len(parts) == 4 and all(
+            0 < len(p) <= 3 and p.isascii() and p.isdigit() and (p[0] != "0" or p == "0") and int(p) < 256
+            for p in parts
+        )
+        return text if ok else None
     if version != 4 and ":" in text:
         try:
             return str(netaddr.IPAddress(text, 6))

@@ -44,7 +44,7 @@ from pathlib import Path
 import netaddr
 
 from interop.parse import ParseError
-from interop.parse._dhcpcommon import Files, Problems, address, name
+from interop.parse._dhcpcommon import Files, Problems, address, name, no_gc
 from interop.records import DnsRecord, Reservation, Site, Source, Subnet
 
 __all__ = ["parse", "parse_text"]
@@ -93,8 +93,9 @@ class _State:
 def parse(path: Path | str, *, base: Path | str | None = None, root: Path | str | None = None) -> Site:
     """Read ``path`` and everything it includes; raise :class:`ParseError` with all problems."""
     st = _State(Files(base, root))
-    _conf_file(st, str(path), None)
-    return _finish(st)
+    with no_gc():
+        _conf_file(st, str(path), None)
+        return _finish(st)
 
 
 def parse_text(
@@ -102,8 +103,9 @@ def parse_text(
 ) -> Site:
     """Read configuration ``text`` as if it were the file ``file`` (includes are still read)."""
     st = _State(Files(base, root))
-    _lines(st, text, file, hosts_only=False)
-    return _finish(st)
+    with no_gc():
+        _lines(st, text, file, hosts_only=False)
+        return _finish(st)
 
 
 def _finish(st: _State) -> Site:

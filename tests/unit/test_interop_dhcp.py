@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from interop.parse import ParseError, dnsmasq
+from interop.parse import ParseError, dnsmasq, iscdhcp
 from tests.helpers.interop_cases import case_dirs, load_case, result
 
-PARSERS = {"dnsmasq": dnsmasq.parse}
+PARSERS = {"dnsmasq": dnsmasq.parse, "iscdhcp": iscdhcp.parse}
 
 
 @pytest.mark.parametrize("d", case_dirs(), ids=lambda d: d.name)
