@@ -19,6 +19,7 @@ examples:
   uniform render acme /tmp/acme-tree
   uniform report --customer acme -o /tmp/acme.html
   uniform verify --customer acme --identity ~/.ssh/acme_deploy
+  uniform export ansible --customer acme -o inventory/acme.yml
   uniform review --base origin/main
   uniform preview --all --expect-no-changes
   uniform up --all --parallel 4 --shard 1/2
@@ -47,6 +48,7 @@ from .edits import (
     cmd_values,
 )
 from .exitcodes import Exit, UsageError
+from .exports import EXPORTS, add_export_arguments, cmd_export
 from .ops_commands import add_report_arguments, add_verify_arguments, cmd_report, cmd_verify
 from .reads import cmd_check, cmd_list, cmd_pin, cmd_policy, cmd_render, cmd_unpinned
 from .review import add_review_arguments, cmd_review
@@ -274,6 +276,17 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_policy,
         "  uniform policy -C acme\n",
     )
+
+    exp = sub.add_parser(
+        "export",
+        help="render the inventory for Ansible, Prometheus, ssh or a spreadsheet",
+        description="render the inventory for the tools around uniform (docs/export.md)",
+        formatter_class=_Fmt,
+        epilog="examples:\n" + "".join(examples.splitlines(keepends=True)[0] for _, _, examples in EXPORTS),
+    )
+    esub = exp.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    for fmt, what, examples in EXPORTS:
+        add_export_arguments(add(esub, fmt, what, cmd_export, examples), fmt)
 
     p = add(
         sub,

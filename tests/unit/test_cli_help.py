@@ -130,6 +130,28 @@ CALLS: dict[tuple[str, ...], list[list[str]]] = {
         ["--local-root", "{P}/tree", "--identity", "{P}/key", "--jobs", "1", "--quiet"],
         ["--local-root", "{P}/tree", "--adopt"],
     ],
+    ("export", "ansible"): [
+        ["-o", "{P}/a.yml", "--state", "active", "--state", "all", "--machine", "web1", "--tag", "web",
+         "--role", "dns", "--hypervisor", "hv1", "--kind", "vm", "--network", "lan", "--user", "ops",
+         "--port", "2222"],
+        ["--output", "-"],
+    ],
+    ("export", "prometheus"): [
+        ["-o", "{P}/p.json", "--port", "9100", "--port", "9256", "--state", "active", "--machine", "web1",
+         "--tag", "web", "--role", "dns", "--hypervisor", "hv1", "--kind", "vm", "--network", "lan"],
+        ["--output", "-"],
+    ],
+    ("export", "ssh"): [
+        ["-o", "{P}/ssh", "--known-hosts", "{P}/kh", "--state", "all", "--machine", "web1", "--tag", "web",
+         "--role", "dns", "--hypervisor", "hv1", "--kind", "hw", "--network", "lan", "--user", "ops",
+         "--port", "22"],
+        ["--output", "{P}/ssh2"],
+    ],
+    ("export", "csv"): [
+        ["-o", "{P}/m.csv", "--state", "planned", "--machine", "db1", "--tag", "db", "--role", "dns",
+         "--hypervisor", "hv1", "--kind", "vm", "--network", "lan"],
+        ["--output", "-"],
+    ],
 }  # fmt: skip
 
 #: edits made (with --dir) before each call of a command, on the same copy
