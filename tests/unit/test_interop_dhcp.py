@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from interop.parse import ParseError, dnsmasq, iscdhcp
+from interop.parse import ParseError, dnsmasq, iscdhcp, kea
 from tests.helpers.interop_cases import case_dirs, load_case, result
 
-PARSERS = {"dnsmasq": dnsmasq.parse, "iscdhcp": iscdhcp.parse}
+PARSERS = {"dnsmasq": dnsmasq.parse, "iscdhcp": iscdhcp.parse, "kea": kea.parse}
 
 
 @pytest.mark.parametrize("d", case_dirs(), ids=lambda d: d.name)
