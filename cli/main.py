@@ -49,6 +49,7 @@ from .edits import (
 )
 from .exitcodes import Exit, UsageError
 from .exports import EXPORTS, add_export_arguments, cmd_export
+from .imports import add_import_arguments, cmd_import
 from .ops_commands import add_report_arguments, add_verify_arguments, cmd_report, cmd_verify
 from .reads import cmd_check, cmd_list, cmd_pin, cmd_policy, cmd_render, cmd_unpinned
 from .review import add_review_arguments, cmd_review
@@ -309,6 +310,18 @@ def build_parser() -> argparse.ArgumentParser:
         "  uniform verify -C acme --adopt --identity ~/.ssh/acme_deploy   # before the first up\n",
     )
     add_verify_arguments(p)
+
+    p = add(
+        sub,
+        "import",
+        "build or extend a customer from live DHCP, DNS and libvirt config, everything pinned "
+        "(docs/adopt.md)",
+        cmd_import,
+        "  uniform import stacks/acme --dnsmasq /etc/dnsmasq.conf --named-conf /etc/bind/named.conf \\\n"
+        "      --libvirt hv1=hv1-xml/ --network 10.20.0.0/24=lan --known-hosts ~/.ssh/known_hosts --dry-run\n"
+        "  uniform import -C acme --kea kea-dhcp4.conf --zone db.acme.example:acme.example --force\n",
+    )
+    add_import_arguments(p)
 
     p = sub.add_parser(
         "review",

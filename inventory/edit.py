@@ -777,3 +777,14 @@ def mac_for(inv: Inventory, machine: str, nic: str) -> tuple[str, str]:
         if mac not in taken:
             return mac, "new" if attempt == 0 else f"new (attempt {attempt}: earlier ones are taken)"
         attempt += 1
+
+
+# ------------------------------------------------------------------ for other writers
+
+#: The round-trip pieces other writers of inventory files use (``interop.write``: an import
+#: is many edits in one ``guarded`` transaction, with one re-load at the end).
+round_trip = _rt
+insert_after = _insert_after
+flow_seq = _flow
+flow_map = _flow_map
+cached_load = _load
