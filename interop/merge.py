@@ -246,6 +246,10 @@ class _Merge:
             for m in macs[1:]:
                 parent[find(m)] = find(macs[0])
         owner = merge_inv.mac_owners(self.inv)
+        first_of: dict[str, str] = {}  # the MACs of one inventory machine are one machine
+        for m in self.macs:
+            if m in owner:
+                parent[find(m)] = find(first_of.setdefault(owner[m], m))
         by_root: dict[str, list[str]] = {}
         for m in self.macs:
             by_root.setdefault(find(m), []).append(m)
@@ -298,30 +302,42 @@ class _Merge:
     def addresses(self, g: Group) -> list[Fact]:
         return [f for m in g.macs for f in (self.macs[m].ipv4, self.macs[m].ipv6) if f is not None]
 
-    def name_groups(self, groups: list[Group]) -> None:
+    def name_groups(self, groups: list[Group], nets: Networks) -> None:
+        """Names, unique: a name on MACs of another group is a conflict, unless both are
+        hardware seen only in DHCP/DNS and their networks differ (one host's NICs)."""
         for g in groups:
             self.name_one(g)
         taken: dict[str, Group] = {}
         inv_names = set(self.inv.machines) if self.inv is not None else set()
-        claimed = {g.existing for g in groups if g.existing}
+        holders = {g.existing: g for g in groups if g.existing}
         for g in sorted(groups, key=lambda g: (g.existing is None, g.name.rank if g.name else g.rank)):
             assert g.name is not None
             n = g.name.value
             if g.existing is None and n in inv_names:
-                if n in claimed:
+                holder = holders.get(n)
+                if holder is None:
+                    g.existing = n  # keyed by name: the inventory machine of that name
+                    holders[n] = g
+                elif self.same_host(holder, g, nets):
+                    holder.macs.extend(g.macs)
+                    g.dropped = True
+                    continue
+                else:
                     self.conflict(
                         "name-macs",
                         n,
-                        f"the inventory's {n} has other MACs than {', '.join(g.macs)}",
+                        f"the inventory's {n} has other MACs than {', '.join(g.macs)} on its networks",
                         [g.name.source, merge_inv.machine_source(self.inv, n)],
                         f"{n} keeps the inventory's MACs; {', '.join(g.macs)} are not imported",
                     )
                     g.dropped = True
                     continue
-                g.existing = n  # keyed by name: the inventory machine of that name
-                claimed.add(n)
             prev = taken.get(n)
             if prev is not None:
+                if self.same_host(prev, g, nets):
+                    prev.macs.extend(g.macs)
+                    g.dropped = True
+                    continue
                 self.conflict(
                     "name-macs",
                     n,
@@ -333,6 +349,24 @@ class _Merge:
                 g.dropped = True
                 continue
             taken[n] = g
+
+    def networks_of(self, g: Group, nets: Networks) -> set[str | None]:
+        out: set[str | None] = set()
+        for mac in g.macs:
+            mf = self.macs[mac]
+            out.update(nets.containing(f.value) for f in (mf.ipv4, mf.ipv6) if f is not None)
+        if g.existing is not None and self.inv is not None:
+            out.update(a.network for n in self.inv.machines[g.existing].nics for a in n.attachments)
+        return out
+
+    def same_host(self, a: Group, b: Group, nets: Networks) -> bool:
+        """Two NICs of one hardware host: no libvirt domain, each on networks the other is not."""
+        if a.domain is not None or b.domain is not None:
+            return False
+        if a.existing is not None and self.inv is not None and self.inv.machines[a.existing].is_vm:
+            return False
+        na, nb = self.networks_of(a, nets), self.networks_of(b, nets)
+        return bool(na) and bool(nb) and None not in na | nb and not na & nb
 
     def name_source(self, g: Group) -> Source:
         return g.name.source if g.name is not None else self.source_of(g.macs[0])
@@ -467,9 +501,9 @@ def merge(inv: Inventory | None, sites: Site | Sequence[Site], opts: Options) ->
     for i, site in enumerate([sites] if isinstance(sites, Site) else sites):
         m.collect(i, site)
     m.choose_addresses()
-    groups = m.group()
-    m.name_groups(groups)
     nets, plan = build_networks(m, inv, opts)
+    groups = m.group()
+    m.name_groups(groups, nets)
     m.dns_addresses(groups, nets)
     merge_inv.machines(m, groups, nets, plan)
     plan.conflicts = m.conflicts
