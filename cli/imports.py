@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import ipaddress
 import sys
 from collections.abc import Sequence
@@ -51,10 +52,17 @@ class _InOrder(argparse.Action):
         ns.sources = got
 
 
+def _available(module: str) -> bool:
+    # (while the parsers land one by one, an option is offered once its parser is there)
+    return importlib.util.find_spec(f"interop.parse.{module}") is not None
+
+
 def add_import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("root", nargs="?", help="customer directory (same as --dir); created when new")
     p.set_defaults(sources=[])
-    for kind, (_, what) in SOURCES.items():
+    for kind, (module, what) in SOURCES.items():
+        if not _available(module):
+            continue
         meta = {"zone": "FILE[:ORIGIN]", "libvirt": "HOST=PATH"}.get(kind, "FILE")
         flag = "--" + kind.replace("_", "-")
         p.add_argument(flag, dest=kind, action=_InOrder, metavar=meta, help=f"repeatable: {what}")
@@ -122,10 +130,7 @@ def read_sources(sources: Sequence[tuple[str, str]]) -> list[Site]:
                     path, origin = value, ""
                 sites.append(mod.parse(path, origin=origin or None))
             elif kind == "named_conf":
-                site = Site()
-                for zone, path in mod.parse_named_conf(value):
-                    site.extend(mod.parse(path, origin=zone))
-                sites.append(site)
+                sites.append(mod.parse_named(value))
             elif kind == "libvirt":
                 host, sep, path = value.partition("=")
                 if not sep or not host or not path:
@@ -169,6 +174,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not exists and root.exists() and any(root.iterdir()):
         raise UsageError(f"{root} exists and is not a customer directory (no customer.yaml)")
     inv = edit.cached_load(root, ROLE_NAMES) if exists else None
+    if inv is not None and args.domain and args.domain != inv.customer.domain:
+        raise UsageError(
+            f"--domain {args.domain}: {inv.customer.name}'s domain is {inv.customer.domain} "
+            "(--domain names a new customer's)"
+        )
     try:
         sites = read_sources(args.sources)
         keys = [k for f in args.known_hosts for k in known_hosts.parse(f)]

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from interop import merge_inv
 from interop.known_hosts import HostKey
-from interop.merge_net import Networks, build_networks
+from interop.merge_net import Networks, build_networks, label
 from interop.plan import Conflict, Plan
 from interop.records import Domain, Site, Source
 from inventory.model import Inventory
@@ -99,14 +99,6 @@ class Group:
 
 def short(name: str) -> str:
     return name.rstrip(".").split(".", 1)[0].lower()
-
-
-def label(text: str) -> str:
-    """A DNS label from a name that may not be one (libvirt allows ``Web_1``)."""
-    out = "".join(c if c.isalnum() and c.isascii() else "-" for c in text.lower()).strip("-")
-    while "--" in out:
-        out = out.replace("--", "-")
-    return out[:63].strip("-") or "host"
 
 
 class _Merge:

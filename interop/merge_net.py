@@ -20,7 +20,7 @@ from inventory.model import Inventory
 if TYPE_CHECKING:
     from interop.merge import Options, _Merge
 
-__all__ = ["Net", "Networks", "build_networks", "normalise_prefix"]
+__all__ = ["Net", "Networks", "build_networks", "label", "normalise_prefix"]
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -210,6 +210,14 @@ def build_networks(m: _Merge, inv: Inventory | None, opts: Options) -> tuple[Net
     return nets, plan
 
 
+def label(text: str) -> str:
+    """A DNS label from a name that may not be one (libvirt allows ``Web_1``)."""
+    out = "".join(c if c.isalnum() and c.isascii() else "-" for c in text.lower()).strip("-")
+    while "--" in out:
+        out = out.replace("--", "-")
+    return out[:63].strip("-") or "host"
+
+
 def _holds(n: Net, addr: str) -> bool:
     ip = ipaddress.ip_address(addr)
     pre = n.v4 if ip.version == 4 else n.v6
@@ -217,8 +225,6 @@ def _holds(n: Net, addr: str) -> bool:
 
 
 def _derive_name(np: NetworkPlan, taken: set[str], customer_domain: str) -> str:
-    from interop.merge import label
-
     cands = []
     if np.bridge:
         b = np.bridge

@@ -23,6 +23,7 @@ from connectors.local import write_tree
 from inventory import load
 
 ROOT = Path(__file__).resolve().parents[2]
+SITE = Path(__file__).parent / "interop_cases" / "merge" / "site"  # uniform import's fixtures
 RECORDED = Path(__file__).with_name("test_cli_review_preview.json")
 
 
@@ -124,6 +125,12 @@ CALLS: dict[tuple[str, ...], list[list[str]]] = {
     ("render",): [["{P}/render-out"]],
     ("policy",): [[]],
     ("report",): [["-o", "{P}/r.html"], ["--output", "-"]],
+    ("import",): [
+        ["--dnsmasq", f"{SITE}/demo-dnsmasq.conf", "--network", "10.30.0.0/24=mgmt",
+         "--known-hosts", f"{SITE}/known_hosts", "--dry-run", "--format", "json"],
+        ["--zone", f"{SITE}/db.demo.example:demo.example", "--named-conf", f"{SITE}/named.conf",
+         "--dnsmasq", f"{SITE}/demo-dnsmasq.conf", "--domain", "demo.example", "--force"],
+    ],
     ("verify",): [
         ["--local-root", "{P}/tree", "-i", "{P}/key", "-j", "2", "--user", "root", "--port", "22",
          "--connect-timeout", "3", "--timeout", "9", "--machine", "web1", "--json", "-q"],

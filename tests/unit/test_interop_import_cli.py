@@ -69,7 +69,10 @@ def test_extend_demo_keeps_comments_and_order(demo: Path, capsys: pytest.Capture
     assert "= svc1" in out and "= web1" in out and "= web2" in out
     inv = load(demo, known_roles=ROLE_NAMES)
     hv1 = inv.machines["hv1"]
-    assert [(n.name, n.mac) for n in hv1.nics] == [("eno1", "0c:c4:7a:10:20:01"), ("eth1", "0c:c4:7a:10:20:03")]
+    assert [(n.name, n.mac) for n in hv1.nics] == [
+        ("eno1", "0c:c4:7a:10:20:01"),
+        ("eth1", "0c:c4:7a:10:20:03"),
+    ]
     assert hv1.nics[1].attachments[0].ipv4 == "10.30.0.11"
     assert inv.networks["mgmt"].ipv4 == "10.30.0.0/24" and inv.networks["mgmt"].gateway4 == "10.30.0.1"
     web9 = inv.machines["web9"]
@@ -96,7 +99,9 @@ def test_extend_demo_keeps_comments_and_order(demo: Path, capsys: pytest.Capture
 
 def test_conflicts_write_nothing(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     snap = tree(demo)
-    rc, out, err = run(["import", "--dir", str(demo), "--dnsmasq", str(SITE / "conflict-dnsmasq.conf")], capsys)
+    rc, out, err = run(
+        ["import", "--dir", str(demo), "--dnsmasq", str(SITE / "conflict-dnsmasq.conf")], capsys
+    )
     assert rc == Exit.PROBLEMS
     assert "2 conflict(s): nothing written" in err
     conf = "tests/unit/interop_cases/merge/site/conflict-dnsmasq.conf"
@@ -107,7 +112,9 @@ def test_conflicts_write_nothing(demo: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_force_prints_each_choice_and_writes(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, err = run(["import", str(demo), "--dnsmasq", str(SITE / "conflict-dnsmasq.conf"), "--force"], capsys)
+    rc, out, err = run(
+        ["import", str(demo), "--dnsmasq", str(SITE / "conflict-dnsmasq.conf"), "--force"], capsys
+    )
     assert rc == Exit.OK, err
     assert "conflicts (--force: first source wins):" in out
     assert "chosen: web1 eth0 gets 10.20.0.77 (what runs)" in out
@@ -127,7 +134,9 @@ def test_dry_run_and_json_write_nothing(demo: Path, capsys: pytest.CaptureFixtur
     assert rc == Exit.OK and "dry run: nothing written" in err
     doc = json.loads(out)
     assert [m["name"] for m in doc["created"]] == ["web9"]
-    assert doc["created"][0]["nics"][0]["networks"] == [{"network": "lan", "ipv4": "10.20.0.99", "ipv6": None}]
+    assert doc["created"][0]["nics"][0]["networks"] == [
+        {"network": "lan", "ipv4": "10.20.0.99", "ipv6": None}
+    ]
     assert tree(demo) == snap
 
 
@@ -165,7 +174,9 @@ def test_new_customer_rolled_back_leaves_no_directory(tmp_path: Path) -> None:
     root = tmp_path / "acme"
     src = Source("dnsmasq.conf", 1)
     site = Site(
-        reservations=[Reservation(Source("dnsmasq.conf", 2), "52:54:00:00:00:01", "10.9.0.150", None, "web1")],
+        reservations=[
+            Reservation(Source("dnsmasq.conf", 2), "52:54:00:00:00:01", "10.9.0.150", None, "web1")
+        ],
         subnets=[Subnet(src, "10.9.0.0/24", ("10.9.0.100", "10.9.0.199"))],
     )
     plan: Plan = merge(None, site, Options(customer="acme", domain="acme.example"))
