@@ -129,7 +129,8 @@ CALLS: dict[tuple[str, ...], list[list[str]]] = {
         ["--dnsmasq", f"{SITE}/demo-dnsmasq.conf", "--network", "10.30.0.0/24=mgmt",
          "--known-hosts", f"{SITE}/known_hosts", "--dry-run", "--format", "json"],
         ["--zone", f"{SITE}/db.demo.example:demo.example", "--named-conf", f"{SITE}/named.conf",
-         "--dnsmasq", f"{SITE}/demo-dnsmasq.conf", "--domain", "demo.example", "--force"],
+         "--dnsmasq", f"{SITE}/demo-dnsmasq.conf", "--isc-dhcpd", f"{SITE}/demo-dhcpd.conf",
+         "--kea", f"{SITE}/demo-kea6.conf", "--domain", "demo.example", "--force"],
     ],
     ("verify",): [
         ["--local-root", "{P}/tree", "-i", "{P}/key", "-j", "2", "--user", "root", "--port", "22",
