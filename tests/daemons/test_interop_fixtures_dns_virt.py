@@ -13,13 +13,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from interop.parse import bind
-from tests.helpers.daemons import tool
+from tests.helpers.daemons import run, tool
 
 pytestmark = pytest.mark.slow
 
@@ -100,3 +101,35 @@ def test_named_conf_cases_pass_named_checkconf(case: Path) -> None:
         out = _run([tool("named-checkconf"), "-z", "-t", str(case), "/named.conf"], case)
         zones = bind.parse_named_conf(case / "named.conf", root=case)
         assert out.count("loaded serial") == len(zones) >= 2
+
+
+def _domains() -> list[tuple[Path, str]]:
+    return [
+        (case, file)
+        for case in _good("libvirt")
+        for file in json.loads((case / "case.json").read_text())["validate"]
+    ]
+
+
+def test_every_domain_case_is_checked() -> None:
+    """Every good case lists each of its XML files for validation."""
+    for case in _good("libvirt"):
+        listed = json.loads((case / "case.json").read_text())["validate"]
+        assert sorted(listed) == sorted(p.name for p in case.glob("*.xml"))
+    assert len(_domains()) >= 5
+
+
+@pytest.mark.parametrize(("case", "file"), _domains(), ids=lambda v: str(v).rsplit("/", 1)[-1])
+def test_libvirt_schema_accepts_the_domain(case: Path, file: str, tmp_path: Path) -> None:
+    """virt-xml-validate takes one document: a file of several dumps is checked dump by dump."""
+    validate = tool("virt-xml-validate")
+    tool("xmllint")  # virt-xml-validate runs it
+    text = (case / file).read_text()
+    docs = re.findall(r"<domain\b.*?</domain>", text, re.DOTALL)
+    expected = (case / "expected.txt").read_text().splitlines()
+    assert len(docs) == sum(line.startswith(f"{file}:") for line in expected)
+    for i, doc in enumerate(docs):
+        one = tmp_path / f"{i}-{file}"
+        one.write_text(doc + "\n")
+        out = run(validate, str(one), "domain")
+        assert "validates" in out

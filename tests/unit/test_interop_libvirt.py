@@ -1,0 +1,158 @@
+"""interop.parse.libvirt: hand-written domain XML gives exactly the expected domains.
+
+Each directory of tests/unit/interop_cases/libvirt/ is a case: its XML files, ``case.json``
+(the path to parse, the hypervisor) and ``expected.txt``: per domain a line
+``file:line name cores=.. memory_mib=.. hypervisor=..`` then its disks and NICs indented, or
+one problem ``file:line: message`` per line. tests/daemons/test_interop_fixtures_dns_virt.py
+proves the good files pass libvirt's schema. The last tests parse uniform's own rendered
+domain XML back to the inventory's VMs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+import inventory
+from connectors.local import write_tree
+from interop.parse import ParseError, libvirt
+from interop.records import Site
+from inventory import lifecycle
+from inventory.model import Inventory
+from payloads import render_customer
+from tests.helpers.cases import case_dirs, customer_dir, load_case
+
+CASES = Path(__file__).parent / "interop_cases" / "libvirt"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cases() -> list[Path]:
+    return sorted(p.parent for p in CASES.glob("*/case.json"))
+
+
+def _lines(site: Site) -> list[str]:
+    out = []
+    for d in site.domains:
+        out.append(f"{d.source} {d.name} cores={d.cores} memory_mib={d.memory_mib} hypervisor={d.hypervisor}")
+        out += [f"  disk {k.name} size_gib={k.size_gib} pool={k.pool}" for k in d.disks]
+        out += [f"  nic {n.mac} bridge={n.bridge} network={n.network} model={n.model}" for n in d.nics]
+    return out
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda p: p.name)
+def test_case(case: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(case)  # relative paths, as an operator types them
+    spec = json.loads((case / "case.json").read_text())
+    try:
+        site = libvirt.parse(spec["path"], spec["hypervisor"])
+    except ParseError as e:
+        got = [f"{src}: {msg}" for src, msg in e.problems]
+    else:
+        assert not site.reservations and not site.subnets and not site.records
+        got = _lines(site)
+    assert got == (case / "expected.txt").read_text().splitlines()
+
+
+def test_every_kind_of_case_exists() -> None:
+    kinds = {(case / "expected.txt").read_text().split(" ", 1)[0].endswith(":") for case in _cases()}
+    assert kinds == {True, False}
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "mib"),
+    [
+        ("1024", None, 1),
+        ("1024", "KiB", 1),
+        ("1024", "k", 1),
+        ("1024", "K", 1),
+        ("1", "M", 1),
+        ("1", "mib", 1),
+        ("1", "MB", 1),  # 1,000,000 bytes: rounded up
+        ("2", "G", 2048),
+        ("2", "GiB", 2048),
+        ("2", "GB", 1908),  # 2e9 bytes = 1907.3 MiB
+        ("1", "T", 1048576),
+        ("1", "TB", 953675),
+        ("1", "PiB", 1073741824),
+        ("1048576", "b", 1),
+        ("1048577", "bytes", 2),
+        ("3", "KB", 1),
+        (" 4096 ", "MiB", 4096),
+    ],
+)
+def test_memory_units(value: str, unit: str | None, mib: int) -> None:
+    assert libvirt.memory_mib(value, unit) == mib
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "problem"),
+    [
+        ("1.5", "GiB", "<memory> '1.5' is not a whole number"),
+        ("", None, "<memory> '' is not a whole number"),
+        ("1", "GiBs", "<memory> unit 'GiBs' is not a libvirt unit (b, KB, KiB, MB, MiB, GB, GiB, ...)"),
+        ("1", "Q", "<memory> unit 'Q' is not a libvirt unit (b, KB, KiB, MB, MiB, GB, GiB, ...)"),
+    ],
+)
+def test_memory_problems(value: str, unit: str | None, problem: str) -> None:
+    assert libvirt.memory_mib(value, unit) == problem
+
+
+def test_a_single_file_and_a_missing_one(tmp_path: Path) -> None:
+    with pytest.raises(ParseError) as e:
+        libvirt.parse(tmp_path / "gone.xml")
+    assert (
+        str(e.value) == f"{tmp_path}/gone.xml:0: cannot read {tmp_path}/gone.xml: No such file or directory"
+    )
+
+
+def _inventories() -> list[tuple[str, Inventory]]:
+    invs = [(f"stack-{p.name}", inventory.load(p)) for p in sorted((ROOT / "stacks").iterdir()) if p.is_dir()]
+    invs += [(f"golden-{c.name}", load_case(customer_dir(c))) for c in case_dirs()]
+    # networks without a bridge: uniform renders <interface type='network'> for them
+    demo = next(inv for name, inv in invs if name == "stack-demo")
+    nets = {k: dataclasses.replace(n, bridge=None) for k, n in demo.networks.items()}
+    invs.append(("stack-demo-no-bridge", dataclasses.replace(demo, networks=nets)))
+    return [(name, inv) for name, inv in invs if inv.with_role("hypervisor")]
+
+
+@pytest.mark.parametrize("inv", [pytest.param(inv, id=name) for name, inv in _inventories()])
+def test_uniform_rendered_domains_parse_back(inv: Inventory, tmp_path: Path) -> None:
+    """Each hypervisor's rendered /etc/uniform/libvirt gives back exactly its VMs: name, cores,
+    memory, disks with their sizes (from the disk script beside the XML), MACs and bridges
+    (a network without a bridge is rendered as a libvirt network of the same name)."""
+    write_tree(render_customer(inv), tmp_path)
+    checked = 0
+    for hv in inv.with_role("hypervisor"):
+        want = []
+        for vm in inv.vms_on(hv.name):
+            if not lifecycle.on_hypervisor(vm.state):
+                continue
+            nics = []
+            for nic in vm.nics:
+                net = inv.networks[nic.attachments[0].network] if nic.attachments else None
+                bridge = net.bridge if net and net.bridge else None
+                network = None if bridge else (net.name if net else "default")
+                nics.append((nic.mac, bridge or network, network))
+            disks = [(f"vd{chr(ord('a') + i)}", d.size_gib) for i, d in enumerate(vm.disks)]
+            want.append((vm.name, hv.name, vm.cores, vm.memory_mib, disks, nics))
+        folder = tmp_path / hv.name / "etc/uniform/libvirt"
+        if not want:
+            continue
+        site = libvirt.parse(folder, hv.name)
+        got = [
+            (
+                d.name,
+                d.hypervisor,
+                d.cores,
+                d.memory_mib,
+                [(k.name, k.size_gib) for k in d.disks],
+                [(n.mac, n.bridge, n.network) for n in d.nics],
+            )
+            for d in site.domains
+        ]
+        assert sorted(got) == sorted(want)
+        checked += len(want)
+    assert checked
