@@ -20,6 +20,7 @@ from inventory.model import Inventory, Machine, State
 from .delivery import FileRecord
 from .machine import FileGroup, MachineArgs, Tombstone
 from .machine import Machine as MachineComponent
+from .sdk import trim
 
 #: the role names a machine file may list (payloads/roles/), for inventory.load(known_roles=...)
 ROLE_NAMES = payloads.ROLE_NAMES
@@ -95,6 +96,7 @@ def check_delivery(inv: Inventory, settings: StackSettings) -> list[str]:
 
 
 def build(inv: Inventory, settings: StackSettings) -> dict[str, MachineComponent | Tombstone]:
+    trim()  # the SDK's per-resource debug logs and stack traces (components/sdk.py)
     rendered = payloads.render_customer(inv)
     machines: dict[str, MachineComponent | Tombstone] = {}
     for m in inv.machines.values():

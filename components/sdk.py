@@ -1,0 +1,111 @@
+"""Per-resource costs of the Pulumi Python SDK that uniform's program does not need.
+
+Profiled in docs/scale.md ("Where the time goes"): at 1,000 machines the language
+host's program -- the SDK's registration machinery, not uniform's own code, the engine
+or the dynamic provider -- is the critical path of a no-change preview.  Three of its
+costs buy uniform nothing:
+
+* **debug logs**: every registration sends four to seven ``log.debug`` messages, each a
+  *synchronous* ``Engine.Log`` gRPC round trip, some on the event loop's thread
+  (pulumi/runtime/resource.py, rpc_manager.py).  The engine shows them only with
+  ``--debug``/``-v``.  Upstream gated most of them behind ``excessive_debug_output``
+  once (pulumi#7295); the ones left cost ~15% of the program and ~40% of the engine.
+* **stack traces**: every registration walks the Python stack to record a source
+  position and a full stack trace in the state: ~1.3 KB per resource, a fifth of a
+  machine's state, read by nothing uniform uses.  Neither changes what is deployed or
+  diffed.
+* **the outputs loop**: see :class:`_Asyncio` (quadratic in the stack's size).
+
+:func:`trim` removes the three, in this process only, unless ``UNIFORM_SDK_DEBUG`` is
+set (then the SDK is untouched: ``UNIFORM_SDK_DEBUG=1 pulumi preview --debug``).  It
+replaces module attributes the SDK looks up at call time, only on the SDK version it
+was read against (pyproject.toml pins it); any other version is left as it is --
+slower, never wrong -- and tests/components/test_sdk.py fails, so a bump of the pin
+is not unnoticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import types
+from collections.abc import Iterable
+from importlib import metadata
+from typing import Any
+
+import pulumi
+import pulumi.log
+import pulumi.runtime.resource
+import pulumi.runtime.stack
+
+__all__ = ["DEBUG_ENV", "SDK_VERSION", "trim", "trimmed"]
+
+#: set (to anything) to keep the SDK as it is: debug logs, stack traces, its outputs loop
+DEBUG_ENV = "UNIFORM_SDK_DEBUG"
+
+#: the SDK whose internals :func:`trim` was written against
+SDK_VERSION = "3.259.0"
+
+
+class _Asyncio(types.ModuleType):
+    """asyncio as pulumi/runtime/stack.py sees it, with an O(n) wait for its outputs loop.
+
+    ``wait_for_rpcs`` ends every program by looping ``asyncio.wait(pending_outputs,
+    return_when=FIRST_COMPLETED)`` over every Output not yet resolved: each round adds
+    and removes a callback on all of them and returns as soon as *one* resolves, and
+    they resolve as the engine answers, a few at a time.  At 1,000 machines that was 270
+    rounds over up to 35,000 outputs (a million callback operations, 40% of the
+    program's time once the debug logs went), growing with the square of the stack.
+    Waiting for the first *exception* instead returns once all are resolved (one round)
+    or as soon as one fails, which the loop then raises exactly as before.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    @staticmethod
+    async def wait(
+        fs: Iterable[Any], *, timeout: float | None = None, return_when: str = asyncio.ALL_COMPLETED
+    ) -> tuple[set[Any], set[Any]]:
+        if return_when == asyncio.FIRST_COMPLETED and timeout is None:
+            return_when = asyncio.FIRST_EXCEPTION
+        return await asyncio.wait(fs, timeout=timeout, return_when=return_when)
+
+
+def _no_debug(msg: str, resource: Any = None, stream_id: Any = None, ephemeral: Any = None) -> None:
+    """pulumi.log.debug, dropped: the engine discards it unless run with --debug."""
+
+
+def _no_stack_trace() -> Any:
+    # An empty trace: the engine then records no source position (it is optional).
+    return pulumi.runtime.resource.source_pb2.StackTrace()  # type: ignore[attr-defined]
+
+
+def _patchable() -> bool:
+    res, stack = pulumi.runtime.resource, pulumi.runtime.stack
+    return (
+        metadata.version("pulumi") == SDK_VERSION
+        and callable(getattr(pulumi.log, "debug", None))
+        and callable(getattr(res, "_get_stack_trace", None))
+        and hasattr(getattr(res, "source_pb2", None), "StackTrace")
+        and getattr(stack, "asyncio", None) is asyncio
+    )
+
+
+def trim() -> bool:
+    """Remove the three costs from this process (idempotent); True when they are gone."""
+    if os.environ.get(DEBUG_ENV):
+        return False
+    if trimmed():
+        return True
+    if not _patchable():
+        return False
+    pulumi.log.debug = _no_debug
+    pulumi.runtime.resource._get_stack_trace = _no_stack_trace
+    pulumi.runtime.stack.asyncio = _Asyncio("asyncio")  # type: ignore[attr-defined]
+    return True
+
+
+def trimmed() -> bool:
+    """Whether :func:`trim` has changed this process's SDK."""
+    return isinstance(getattr(pulumi.runtime.stack, "asyncio", None), _Asyncio)

@@ -1,0 +1,74 @@
+"""A stack deployed by uniform before the scale work (issue 17) upgrades in place.
+
+The scale work changed what the program registers (docs/scale.md): no SDK stack traces
+in the state, and the shape of the delivery resources.  A customer deployed by the code
+as it was (main at BASE, extracted with ``git archive``) is previewed and updated with
+the code as it is: no delivery resource is created, replaced or deleted, no file on the
+target is rewritten, and the run after it is a no-change preview.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from harness.engine import ROOT, Engine, add_customer, copy_project
+
+pytestmark = pytest.mark.slow
+
+#: main when the scale work began (the code every stack deployed before it ran)
+BASE = "a99f0a79f50b8a11ad08ee787512c03d10fc095f"
+
+
+def old_tree(dest: Path) -> Path:
+    """The project at BASE, unpacked into ``dest``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", BASE], capture_output=True, check=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def files_on_target(out: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()
+    }
+
+
+def test_a_stack_deployed_before_upgrades_without_redelivery(tmp_path: Path, engine_factory) -> None:
+    old = old_tree(tmp_path / "old")
+    proj = copy_project(tmp_path / "proj", program=old / "__main__.py")
+    add_customer(proj, old / "stacks" / "demo", "e2e")
+    new_eng = engine_factory(proj)
+    old_eng = Engine(cwd=proj, env={**new_eng.env, "PYTHONPATH": str(old)})
+    old_eng.run("stack", "init", "e2e")
+    old_eng.run("up", "--yes")
+    before = json.loads(old_eng.run("stack", "export").stdout)["deployment"]["resources"]
+    out = proj / "out" / "e2e"
+    delivered = files_on_target(out)
+    assert delivered
+
+    (proj / "__main__.py").write_text((ROOT / "__main__.py").read_text())
+    preview = new_eng.preview_json()
+    ops = Counter((s["op"], s["urn"].split("::")[2]) for s in preview["steps"])
+    changed = {k: n for k, n in ops.items() if k[0] != "same"}
+    assert changed == {}, changed
+
+    new_eng.run("up", "--yes")
+    after = json.loads(new_eng.run("stack", "export").stdout)["deployment"]["resources"]
+    assert files_on_target(out) == delivered  # same bytes, same mtimes: nothing re-sent
+    # the same delivery resources, not new ones: ids and creation times carried over
+    was = {r["urn"]: (r.get("id"), r.get("created")) for r in before if r.get("custom")}
+    now = {r["urn"]: (r.get("id"), r.get("created")) for r in after if r.get("custom")}
+    assert {u: now.get(u) for u in was} == was
+    # the state lost the SDK's stack traces (components/sdk.py)
+    assert any(r.get("stackTrace") for r in before)
+    # (all but the stack itself, which the SDK registers before the program runs)
+    assert not any(r.get("stackTrace") for r in after if r["type"] != "pulumi:pulumi:Stack")
+    assert len(json.dumps(after)) < 0.8 * len(json.dumps(before))
+    new_eng.run("preview", "--expect-no-changes")
