@@ -24,6 +24,7 @@ from inventory import load
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = Path(__file__).parent / "interop_cases" / "merge" / "site"  # uniform import's fixtures
+VIRT = Path(__file__).parent / "interop_cases" / "libvirt"  # interop.parse.libvirt's fixtures
 RECORDED = Path(__file__).with_name("test_cli_review_preview.json")
 
 
@@ -127,7 +128,8 @@ CALLS: dict[tuple[str, ...], list[list[str]]] = {
     ("report",): [["-o", "{P}/r.html"], ["--output", "-"]],
     ("import",): [
         ["--dnsmasq", f"{SITE}/demo-dnsmasq.conf", "--network", "10.30.0.0/24=mgmt",
-         "--known-hosts", f"{SITE}/known_hosts", "--dry-run", "--format", "json"],
+         "--known-hosts", f"{SITE}/known_hosts", "--dry-run", "--format", "json",
+         "--libvirt", f"hv1={VIRT}/concatenated/all.xml"],
         ["--zone", f"{SITE}/db.demo.example:demo.example", "--named-conf", f"{SITE}/named.conf",
          "--dnsmasq", f"{SITE}/demo-dnsmasq.conf", "--isc-dhcpd", f"{SITE}/demo-dhcpd.conf",
          "--kea", f"{SITE}/demo-kea6.conf", "--domain", "demo.example", "--force"],
