@@ -35,6 +35,7 @@ class Files:
         self.root = Path(root) if root is not None else None
 
     def resolve(self, written: str) -> Path:
+        """Where an include names (the file the operator names to a parser is opened as is)."""
         p = Path(written)
         if p.is_absolute():
             return self.root / p.relative_to("/") if self.root is not None else p

@@ -45,38 +45,18 @@ import netaddr
 
 from interop.parse import ParseError
 from interop.parse._dhcpcommon import Files, Problems, address, name, no_gc
-from interop.records import DnsRecord, Reservation, Site, Source, Subnet
+from interop.parse._dnsmasq_net import HEX, LEASE, UNHIDE, Networks
+from interop.records import DnsRecord, Reservation, Site, Source
 
 __all__ = ["parse", "parse_text"]
 
 # dnsmasq's "meta" characters inside quotes are hidden so they lose their meaning; these
 # stand-ins (ASCII separators) never occur in a sane configuration.
 _HIDE = str.maketrans({",": "\x1c", ":": "\x1d", ".": "\x1e", "#": "\x1f"})
-_UNHIDE = str.maketrans({"\x1c": ",", "\x1d": ":", "\x1e": ".", "\x1f": "#"})
 _ESCAPES = {"t": "\t", "n": "\n", "e": "\x1b", "b": "\b", "r": "\r"}
 _COMMENT = re.compile(r"(?:^|\s)#")
-_LEASE = re.compile(r"\A\d+[wWdDhHmMsS]?\Z")
-_HEX = frozenset("0123456789abcdefABCDEF")
-_HEXISH = _HEX | frozenset(".: ")
 _DASHED_MAC = re.compile(r"\A[0-9a-fA-F]{2}(-[0-9a-fA-F]{2}){5}\Z")
 _LABEL0 = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]*(\.|\Z)")
-_OPT_V4 = {"3": "router", "6": "dns", "15": "domain"}
-_OPT_NAMES = {"router": "router", "dns-server": "dns", "domain-name": "domain"}
-
-
-@dataclass
-class _Range:
-    subnet: Subnet
-    tag: str | None
-
-
-@dataclass
-class _Option:
-    src: Source
-    v6: bool
-    kind: str  # "router" | "dns" | "domain"
-    tags: tuple[str, ...]
-    values: list[str]
 
 
 @dataclass
@@ -85,9 +65,10 @@ class _State:
     site: Site = field(default_factory=Site)
     problems: Problems = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
-    ranges: list[_Range] = field(default_factory=list)
-    options: list[_Option] = field(default_factory=list)
-    domains: list[tuple[str, netaddr.IPSet | None]] = field(default_factory=list)
+    net: Networks = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.net = Networks(self.problems)
 
 
 def parse(path: Path | str, *, base: Path | str | None = None, root: Path | str | None = None) -> Site:
@@ -109,7 +90,7 @@ def parse_text(
 
 
 def _finish(st: _State) -> Site:
-    _apply_options(st)
+    st.site.subnets += st.net.subnets()
     if st.problems:
         raise ParseError(st.problems)
     return st.site
@@ -180,7 +161,7 @@ def _lines(st: _State, text: str, file: str, *, hosts_only: bool) -> None:
 
 
 def _conf_file(st: _State, written: str, src: Source | None) -> None:
-    path = st.files.resolve(written)
+    path = st.files.resolve(written) if src is not None else Path(written)  # the entry: as named
     key = Files.key(path)
     if key in st.seen:  # dnsmasq ignores a file it has read already (option.c one_file)
         return
@@ -233,13 +214,13 @@ def _hwaddr(token: str) -> tuple[str | None, str | None]:
     arp, orig = 1, token
     head, dash, rest = token.partition("-")
     if dash:
-        if not head or any(c not in _HEX for c in head):
+        if not head or any(c not in HEX for c in head):
             return None, f"bad hex constant {token}"
         arp, token = int(head, 16), rest
     parts = token.replace("-", ":").split(":")
     if "*" in parts:
         return None, f"hardware address {orig} has wildcard bytes: it names many machines, not one"
-    if any(not p or len(p) > 2 or any(c not in _HEX for c in p) for p in parts):
+    if any(not p or len(p) > 2 or any(c not in HEX for c in p) for p in parts):
         return None, f"bad hex constant {orig}"
     if arp != 1:
         return None, f"hardware address {orig} is not Ethernet (ARP type {arp})"
@@ -283,12 +264,12 @@ def _dhcp_host(st: _State, src: Source, arg: str) -> None:
                 macs.append(m)
         elif "." in token and (a := address(token, 4)) is not None:
             v4 = a  # the last one wins, as in dnsmasq
-        elif token == "infinite" or _LEASE.match(token):
+        elif token == "infinite" or LEASE.match(token):
             continue
         elif token == "ignore":
             ignore = True
         else:
-            text = token.translate(_UNHIDE)
+            text = token.translate(UNHIDE)
             if _DASHED_MAC.match(text):
                 problems.append(f"{text!r} is read by dnsmasq as a host name, not a MAC (a MAC needs ':')")
             elif not _legal_hostname(text):
@@ -315,158 +296,7 @@ def _legal_hostname(text: str) -> bool:
     )
 
 
-# --- dhcp-range ------------------------------------------------------------
-
-
-def _dhcp_range(st: _State, src: Source, arg: str) -> None:
-    tag: str | None = None
-    while True:
-        head, comma, rest = arg.partition(",")
-        if comma and any(c not in _HEXISH for c in head):
-            head = head.strip()
-            if not head.lower().startswith("tag:"):
-                if tag is not None:
-                    st.problems.append((src, "dhcp-range: only one tag allowed"))
-                    return
-                tag = head[4:] if head[:4].lower() in ("set:", "net:") else head
-            arg = rest
-            continue
-        break
-    a = [t.strip() for t in arg.split(",")][:8]
-    if len(a) >= 2 and address(a[0], 4):
-        problem = _range_v4(st, src, a, tag)
-    elif len(a) >= 2 and address(a[0], 6):
-        problem = _range_v6(st, src, a, tag)
-    else:
-        problem = "bad dhcp-range"
-    if problem:
-        st.problems.append((src, f"dhcp-range: {problem}"))
-
-
-def _lease_ok(a: list[str], pos: int) -> bool:
-    return pos == len(a) or (
-        pos == len(a) - 1 and (a[pos] in ("infinite", "deprecated") or bool(_LEASE.match(a[pos])))
-    )
-
-
-def _range_v4(st: _State, src: Source, a: list[str], tag: str | None) -> str | None:
-    start = netaddr.IPAddress(address(a[0], 4))
-    pool = a[1] not in ("static", "proxy")
-    end = netaddr.IPAddress(address(a[1], 4) or 0) if pool else start
-    if pool and address(a[1], 4) is None:
-        return "bad dhcp-range"
-    start, end = min(start, end), max(start, end)
-    pos, net = 2, None
-    if len(a) > 2 and "." in a[2] and (mask := address(a[2], 4)) is not None:
-        pos = 3
-        try:
-            net = netaddr.IPNetwork(f"{start}/{mask}").cidr
-        except (netaddr.AddrFormatError, ValueError):
-            return f"bad netmask {a[2]}"
-        if end not in net:
-            return "inconsistent DHCP range"
-        if len(a) > 3 and "." in a[3] and address(a[3], 4) is not None:
-            pos = 4
-    if not _lease_ok(a, pos):
-        return "bad dhcp-range"
-    inferred = net is None
-    if net is None:  # the interface's mask in dnsmasq; here the narrowest prefix (<= /24) holding it
-        bits = 32 - (int(start) ^ int(end)).bit_length()
-        net = netaddr.IPNetwork(f"{start}/{min(bits, 24)}").cidr
-    sub = Subnet(src, str(net), pool=(str(start), str(end)) if pool else None)
-    st.ranges.append(_Range(replace(sub, prefix_inferred=True) if inferred else sub, tag))
-    return None
-
-
-def _range_v6(st: _State, src: Source, a: list[str], tag: str | None) -> str | None:
-    start = netaddr.IPAddress(address(a[0], 6))
-    end, template, ra, pos = None, False, False, 1
-    while pos < len(a):
-        t = a[pos]
-        if t in ("static", "off-link"):
-            pass
-        elif t in ("ra-only", "slaac", "ra-names", "ra-advrouter", "ra-stateless"):
-            ra = True
-        elif pos == 1 and address(t, 6):
-            end = netaddr.IPAddress(address(t, 6))
-        elif t.startswith("constructor:"):
-            template = True
-        else:
-            break
-        pos += 1
-    prefix = 64
-    if pos < len(a) and a[pos].isdigit() and int(a[pos]) <= 128:
-        prefix, pos = int(a[pos]), pos + 1
-    if prefix > 64 and (ra or template):
-        return f"prefix length must be exactly 64 for {'RA subnets' if ra else 'subnet constructors'}"
-    if prefix < 64:
-        return "prefix length must be at least 64"
-    net = netaddr.IPNetwork(f"{start}/{prefix}").cidr
-    if end is not None and end not in net:
-        return "inconsistent DHCPv6 range"
-    if template and int(start) >> (128 - prefix):
-        return 'prefix must be zero with "constructor:" argument'
-    if not _lease_ok(a, pos):
-        return "bad dhcp-range"
-    if template or int(start) == 0:
-        return None  # the network comes from an interface at run time: nothing to import
-    lo, hi = (start, end) if end is None or start <= end else (end, start)
-    st.ranges.append(_Range(Subnet(src, str(net), pool=(str(lo), str(hi)) if end is not None else None), tag))
-    return None
-
-
-# --- options, domain, host-record -----------------------------------------
-
-
-def _dhcp_option(st: _State, src: Source, arg: str) -> None:
-    tokens = [t.strip() for t in arg.split(",")]
-    tags: list[str] = []
-    while tokens and tokens[0][:4].lower() in ("tag:", "net:"):
-        tags.append(tokens.pop(0)[4:])
-    if not tokens or tokens[0].split(":")[0] in ("encap", "vi-encap", "vendor"):
-        return
-    opt, values = tokens[0].lower(), tokens[1:]
-    v6 = opt.startswith("option6:")
-    if v6:
-        kind = "dns" if opt[8:] in ("dns-server", "23") else None
-    elif opt.startswith("option:"):
-        kind = _OPT_NAMES.get(opt[7:])
-    else:
-        kind = _OPT_V4.get(opt)
-    if kind is None:
-        return
-    if kind == "domain":
-        vals = [name(v.translate(_UNHIDE)) for v in values[:1] if v]
-    else:
-        vals = []
-        for v in values:
-            a = address(v[1:-1] if v6 and v[:1] == "[" and v[-1:] == "]" else v, 6 if v6 else 4)
-            if a is None:
-                st.problems.append((src, f"dhcp-option: bad address {v!r}"))
-            elif a not in ("0.0.0.0", "::"):  # "the machine running dnsmasq": unknown here
-                vals.append(a)
-    st.options.append(_Option(src, v6, kind, tuple(tags), vals))
-
-
-def _domain(st: _State, src: Source, arg: str) -> None:
-    parts = [t.strip() for t in arg.split(",")]
-    dom = name(parts[0].translate(_UNHIDE))
-    if dom == "#":
-        return  # from /etc/resolv.conf of the server: not in these files
-    cover: netaddr.IPSet | None = None
-    try:
-        if len(parts) >= 2 and "/" in parts[1]:
-            cover = netaddr.IPSet([netaddr.IPNetwork(parts[1]).cidr])
-        elif len(parts) >= 3 and address(parts[1]) and address(parts[2]):
-            cover = netaddr.IPSet(netaddr.IPRange(address(parts[1]), address(parts[2])))
-        elif len(parts) >= 2 and address(parts[1]):
-            cover = netaddr.IPSet([address(parts[1])])
-        elif len(parts) >= 2:
-            return  # an interface name: its addresses are not in these files
-    except (netaddr.AddrFormatError, ValueError):
-        st.problems.append((src, f"domain: bad address range {','.join(parts[1:])!r}"))
-        return
-    st.domains.append((dom, cover))
+# --- host-record -----------------------------------------------------------
 
 
 def _host_record(st: _State, src: Source, arg: str) -> None:
@@ -477,46 +307,16 @@ def _host_record(st: _State, src: Source, arg: str) -> None:
             addrs.append(a)
         elif addrs and t.isdigit():
             continue  # TTL
-        elif addrs or not t or not _legal_hostname(t.translate(_UNHIDE)):
+        elif addrs or not t or not _legal_hostname(t.translate(UNHIDE)):
             st.problems.append((src, f"host-record: bad field {i + 1} {t!r}"))
             return
         else:
-            names.append(name(t.translate(_UNHIDE)))
+            names.append(name(t.translate(UNHIDE)))
     if not names or not addrs:
         st.problems.append((src, "host-record: needs a name and an address"))
         return
     for n in names:
         st.site.records.extend(DnsRecord(src, "AAAA" if ":" in a else "A", n, a) for a in addrs)
-
-
-def _apply_options(st: _State) -> None:
-    """Give every range the router/DNS/domain that dnsmasq would send on it."""
-    for r in st.ranges:
-        sub = r.subnet
-        v6 = ":" in sub.prefix
-        got: dict[str, tuple[int, list[str]]] = {}
-        for o in st.options:
-            if o.v6 != v6 or (o.kind in ("router", "domain") and v6):
-                continue
-            if o.tags and (len(o.tags) > 1 or o.tags[0] != r.tag):
-                continue
-            rank = 1 if o.tags else 0  # a tagged option beats an untagged one
-            if o.kind not in got or got[o.kind][0] < rank:
-                got[o.kind] = (rank, o.values)
-        router = got.get("router", (0, []))[1]
-        domain = got["domain"][1][0] if got.get("domain", (0, []))[1] else None
-        if domain is None:
-            first = netaddr.IPAddress(sub.pool[0] if sub.pool else netaddr.IPNetwork(sub.prefix).ip)
-            specific = next((d for d, c in st.domains if c is not None and first in c), None)
-            domain = specific or next((d for d, c in st.domains if c is None), None)
-        st.site.subnets.append(
-            replace(
-                sub,
-                gateway=router[0] if router else None,
-                dns_servers=tuple(got.get("dns", (0, []))[1]),
-                domain=domain,
-            )
-        )
 
 
 _HANDLERS: dict[str, Callable[[_State, Source, str], None]] = {
@@ -525,10 +325,10 @@ _HANDLERS: dict[str, Callable[[_State, Source, str], None]] = {
     "dhcp-hostsfile": _hostsfile,
     "dhcp-hostsdir": _hostsfile,
     "dhcp-host": _dhcp_host,
-    "dhcp-range": _dhcp_range,
-    "dhcp-option": _dhcp_option,
-    "dhcp-option-force": _dhcp_option,
-    "domain": _domain,
+    "dhcp-range": lambda st, src, arg: st.net.dhcp_range(src, arg),
+    "dhcp-option": lambda st, src, arg: st.net.dhcp_option(src, arg),
+    "dhcp-option-force": lambda st, src, arg: st.net.dhcp_option(src, arg),
+    "domain": lambda st, src, arg: st.net.domain(src, arg),
     "host-record": _host_record,
     "conf-script": lambda st, src, arg: st.problems.append((src, "conf-script: import does not run scripts")),
 }

@@ -99,7 +99,7 @@ def parse_text(
     """Read configuration ``text`` as if it were the file ``file`` (includes are still read)."""
     st = _State(Files(base, root))
     with no_gc():
-        chain = ((Files.key(st.files.resolve(file)), file),)
+        chain = ((Files.key(Path(file)), file),)
         return _finish(st, _expand(st, _statements(st, text, file), chain))
 
 
@@ -177,7 +177,7 @@ _Chain = tuple[tuple[str, str], ...]  # (key, name) of every file being read, ou
 
 
 def _file(st: _State, written: str, src: Source | None, chain: _Chain) -> list[_Stmt] | None:
-    path = st.files.resolve(written)
+    path = st.files.resolve(written) if src is not None else Path(written)  # the entry: as named
     key = Files.key(path)
     if key in (k for k, _ in chain):
         assert src is not None

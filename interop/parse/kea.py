@@ -80,7 +80,7 @@ def parse_text(
     """Read configuration ``text`` as if it were the file ``file`` (includes are still read)."""
     st = _State(Files(base, root))
     with no_gc():
-        chain = ((Files.key(st.files.resolve(file)), file),)
+        chain = ((Files.key(Path(file)), file),)
         return _finish(st, _tokens(st, text, file, chain), file)
 
 
@@ -106,7 +106,7 @@ _Chain = tuple[tuple[str, str], ...]
 
 
 def _file_tokens(st: _State, written: str, src: Source | None, chain: _Chain) -> list[_Tok] | None:
-    path = st.files.resolve(written)
+    path = st.files.resolve(written) if src is not None else Path(written)  # the entry: as named
     key = Files.key(path)
     if key in (k for k, _ in chain):
         assert src is not None

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from interop.parse import ParseError, dnsmasq, iscdhcp, kea
+from interop.records import Source
 from tests.helpers.interop_cases import case_dirs, load_case, result
 
 PARSERS = {"dnsmasq": dnsmasq.parse, "iscdhcp": iscdhcp.parse, "kea": kea.parse}
@@ -38,3 +39,52 @@ def test_case(d: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_format_has_good_and_bad_cases() -> None:
     seen = {(load_case(d)["format"], "problems" in load_case(d)) for d in case_dirs()}
     assert seen == {(f, bad) for f in PARSERS for bad in (False, True)}
+
+
+TEXT_PARSERS = {"dnsmasq": dnsmasq.parse_text, "iscdhcp": iscdhcp.parse_text, "kea": kea.parse_text}
+
+
+@pytest.mark.parametrize("d", [d for d in case_dirs() if "expect" in load_case(d)], ids=lambda d: d.name)
+def test_parse_text_reads_like_parse(d: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    case = load_case(d)
+    monkeypatch.chdir(d)
+    text = Path(case["entry"]).read_text()
+    got = result(TEXT_PARSERS[case["format"]](text, case["entry"]))
+    assert got == result(PARSERS[case["format"]](case["entry"]))
+
+
+# (format, main file with the include's name as {}, the start of the included file)
+INCLUDES = [
+    ("dnsmasq", "conf-file={}\n", "dhcp-host=52:54:00:00:00:01,10.0.0.1,a\n"),
+    (
+        "iscdhcp",
+        'include "{}";\n',
+        "host x { hardware ethernet 52:54:00:00:00:01; fixed-address 10.0.0.1; }\n",
+    ),
+    (
+        "kea",
+        '{{"Dhcp4": {{"reservations": [\n<?include "{}"?>]}}}}',
+        '{"hw-address": "52:54:00:00:00:01",\n',
+    ),
+]
+
+
+@pytest.mark.parametrize(("fmt", "main", "inc"), INCLUDES, ids=[i[0] for i in INCLUDES])
+@pytest.mark.parametrize("how", ["root", "base"])
+def test_include_resolves_under_root_or_base(
+    fmt: str, main: str, inc: str, how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``root`` maps an absolute include into a copied tree; ``base`` stands for the daemon's
+    working directory for a relative one. The current directory plays no part."""
+    site = tmp_path / "site"
+    (site / "etc/conf.d").mkdir(parents=True)
+    written = "/etc/conf.d/inc" if how == "root" else "etc/conf.d/inc"
+    (site / "etc/main").write_text(main.format(written))
+    body = inc + ('"ip-address": "10.0.0.1", "hostname": "a"}' if fmt == "kea" else "")
+    (site / "etc/conf.d/inc").write_text(body)
+    monkeypatch.chdir(tmp_path)
+    kw = {"root": site} if how == "root" else {"base": site}
+    got = PARSERS[fmt](site / "etc/main", **kw).reservations
+    assert [(r.source, r.mac, r.ipv4) for r in got] == [
+        (Source(str(site / "etc/conf.d/inc"), 1), "52:54:00:00:00:01", "10.0.0.1")
+    ]
