@@ -1,7 +1,7 @@
 """BIND zone files (RFC 1035 master file format, as named reads it) -> A, AAAA and PTR records.
 
 Every entry is parsed for syntax; only A, AAAA and PTR become :class:`DnsRecord` (the rest
-is not machine data). Decisions, documented in docs/adopt.md as well:
+is not machine data). Decisions (docs/adopt.md has them for operators):
 
 * **Origin**: the ``origin`` argument (the zone name, as named.conf gives it), else the file
   name: ``db.example.com`` / ``example.com.zone`` / ``example.com.db`` -> ``example.com``,
