@@ -23,6 +23,9 @@ PACKAGES = {
     "genisoimage": "genisoimage",
     "xorriso": "xorriso",
     "isoinfo": "genisoimage",
+    "promtool": "prometheus",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
 }
 
 
