@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import ipaddress
 import sys
 from collections.abc import Sequence
@@ -52,17 +51,10 @@ class _InOrder(argparse.Action):
         ns.sources = got
 
 
-def _available(module: str) -> bool:
-    # (while the parsers land one by one, an option is offered once its parser is there)
-    return importlib.util.find_spec(f"interop.parse.{module}") is not None
-
-
 def add_import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("root", nargs="?", help="customer directory (same as --dir); created when new")
     p.set_defaults(sources=[])
-    for kind, (module, what) in SOURCES.items():
-        if not _available(module):
-            continue
+    for kind, (_, what) in SOURCES.items():
         meta = {"zone": "FILE[:ORIGIN]", "libvirt": "HOST=PATH"}.get(kind, "FILE")
         flag = "--" + kind.replace("_", "-")
         p.add_argument(flag, dest=kind, action=_InOrder, metavar=meta, help=f"repeatable: {what}")

@@ -97,6 +97,31 @@ def test_extend_demo_keeps_comments_and_order(demo: Path, capsys: pytest.Capture
     assert rc == Exit.OK and "0 created, 0 updated, 5 unchanged" in out
 
 
+def test_libvirt_makes_a_vm_on_its_host(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = run(
+        [
+            "import",
+            str(demo),
+            "--dnsmasq",
+            str(SITE / "demo-dnsmasq.conf"),
+            "--libvirt",
+            f"hv1={SITE / 'hv1-domains.xml'}",
+            "--network",
+            "10.30.0.0/24=mgmt",
+        ],
+        capsys,
+    )
+    assert rc == Exit.OK, err
+    assert "+ web9 (vm on hv1) 10.20.0.99" in out and "= web1" in out
+    inv = load(demo, known_roles=ROLE_NAMES)
+    web9 = inv.machines["web9"]
+    assert (web9.kind.value, web9.hypervisor, web9.cores, web9.memory_mib) == ("vm", "hv1", 1, 2048)
+    assert web9.disks == ()  # libvirt does not say how big /srv/vm/web9.qcow2 is
+    assert "size of vda unknown" in (demo / "machines" / "web9.yaml").read_text()
+    rc, _, err = run(["import", str(demo), "--libvirt", str(SITE / "hv1-domains.xml")], capsys)
+    assert rc == Exit.USAGE and "expected HOST=PATH" in err
+
+
 def test_conflicts_write_nothing(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     snap = tree(demo)
     rc, out, err = run(

@@ -10,7 +10,6 @@ are not compared (docs/adopt.md "What is imported, what is not")."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,9 +25,6 @@ from cli.main import main
 from connectors.local import write_tree
 from inventory import load, unpinned
 from inventory.model import Inventory
-
-#: the libvirt parser lands separately; until then VMs come back as hardware
-LIBVIRT = importlib.util.find_spec("interop.parse.libvirt") is not None
 
 _DUMP = YAML(typ="safe")
 _DUMP.default_flow_style = False
@@ -136,7 +132,7 @@ def facts(inv: Inventory) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for m in inv.machines.values():
         nics = sorted((n.mac, a.network, a.ipv4, a.ipv6) for n in m.nics for a in n.attachments)
-        vm = (m.hypervisor, m.cores, m.memory_mib) if m.is_vm and LIBVIRT else None
+        vm = (m.hypervisor, m.cores, m.memory_mib) if m.is_vm else None
         out[m.name] = (nics, vm)
     return out
 
@@ -150,9 +146,8 @@ def import_argv(tree: Path, dhcp: str, inv: Inventory) -> list[str]:
         argv += ["--kea", str(svc / "etc/kea/kea-dhcp4.conf"), "--kea", str(svc / "etc/kea/kea-dhcp6.conf")]
     for zone in sorted((svc / "etc/bind/uniform").glob("db.*")):
         argv += ["--zone", str(zone)]
-    if LIBVIRT:
-        for hv in sorted({m.hypervisor for m in inv.machines.values() if m.hypervisor}):
-            argv += ["--libvirt", f"{hv}={tree / hv / 'etc/uniform/libvirt'}"]
+    for hv in sorted({m.hypervisor for m in inv.machines.values() if m.hypervisor}):
+        argv += ["--libvirt", f"{hv}={tree / hv / 'etc/uniform/libvirt'}"]
     return argv
 
 
@@ -174,9 +169,8 @@ def test_render_then_import_gives_the_same_machines(world: tuple[str, list[dict[
         back = load(new)
         assert facts(back) == facts(inv)
         assert unpinned(back) == []
-        if LIBVIRT:
-            hvs = {m.hypervisor for m in inv.machines.values() if m.hypervisor}
-            assert {n for n, m in back.machines.items() if "hypervisor" in m.roles} == hvs
+        hvs = {m.hypervisor for m in inv.machines.values() if m.hypervisor}
+        assert {n for n, m in back.machines.items() if "hypervisor" in m.roles} == hvs
         # importing the same files again changes nothing
         before = {p: p.read_bytes() for p in new.rglob("*.yaml")}
         assert main(["import", str(new), *import_argv(tmp / "tree", dhcp, inv)]) == Exit.OK
