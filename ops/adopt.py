@@ -87,6 +87,16 @@ def secret_reason(path: str, *texts: str) -> str | None:
     return None
 
 
+#: directories a daemon reads whole (reader, file suffixes): a file there that uniform does
+#: not deliver is read alongside uniform's after the first up.  dnsmasq refuses to start on a
+#: keyword repeated across files, so an operator's old lan.conf next to uniform-dhcp.conf
+#: means no DHCP: listed per host, to be moved onto uniform's path or removed (docs/adopt.md).
+CONF_DIRS = {
+    "/etc/dnsmasq.d/": ("dnsmasq", (".conf",)),
+    "/etc/systemd/network/": ("systemd-networkd", (".link", ".network", ".netdev")),
+}
+
+
 # ---------------------------------------------------------------- what would be delivered
 
 
@@ -129,8 +139,8 @@ def first_up_reloads(payload: MachinePayload) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class Seen:
-    """One payload path on the host.  ``kind``: file | missing | other (a directory, a device);
-    ``content`` only when the file differs and is small enough to diff."""
+    """One path on the host.  ``kind``: file | missing | other (a directory, a device) | listed
+    (a file found in a CONF_DIRS directory); ``content`` only when it differs and is small."""
 
     kind: str
     sha256: str = ""  # "unreadable" when the host could not read it
@@ -141,13 +151,18 @@ class Seen:
 
 #: Runs on the host (POSIX sh + coreutils).  Reads "<expected sha256> <path>" lines on stdin
 #: and answers for each: @@missing, @@other, or @@file MODE SIZE SHA256 PATH followed by the
-#: content in base64 when the hash differs and the file is small, then @@end.  Read-only.
+#: content in base64 when the hash differs and the file is small, then @@end; for a line
+#: "dir <directory/>", @@listed and the path of each regular file in it.  Read-only.
 REMOTE_SCRIPT = f"""
 set -u
 LC_ALL=C; export LC_ALL
 limit={READ_LIMIT}
 while IFS=" " read -r want p; do
   [ -n "$p" ] || continue
+  if [ "$want" = dir ]; then
+    for f in "$p"*; do [ -f "$f" ] && printf '@@listed %s\\n' "$f"; done
+    continue
+  fi
   if [ -f "$p" ]; then
     st=$(stat -L -c '%a %s' -- "$p" 2>/dev/null) || st='0 0'
     if got=$(sha256sum < "$p" 2>/dev/null); then got=${{got%% *}}; else got=unreadable; fi
@@ -183,6 +198,8 @@ def parse_output(text: str) -> dict[str, Seen]:
             seen[line[len("@@missing ") :]] = Seen("missing")
         elif line.startswith("@@other "):
             seen[line[len("@@other ") :]] = Seen("other")
+        elif line.startswith("@@listed "):
+            seen.setdefault(line[len("@@listed ") :], Seen("listed"))
         elif line.startswith("@@file "):
             parts = line.split(" ", 4)
             if len(parts) != 5:
@@ -220,7 +237,19 @@ def observe_local(root: Path, files: Iterable[PayloadFile]) -> dict[str, Seen]:
             seen[f.path] = Seen("other")
         else:
             seen[f.path] = Seen("missing")
+    for d in conf_dirs(files):
+        folder = local.local_path(root, d)
+        for p in sorted(folder.iterdir()) if folder.is_dir() else ():
+            if p.is_file():
+                seen.setdefault(d + p.name, Seen("listed"))
     return seen
+
+
+def conf_dirs(files: Iterable[PayloadFile]) -> list[str]:
+    """The CONF_DIRS directories the payload delivers into."""
+    return sorted(
+        {d for f in files for d in CONF_DIRS if f.path.startswith(d) and "/" not in f.path[len(d) :]}
+    )
 
 
 # ---------------------------------------------------------------- comparison (pure)
@@ -243,6 +272,8 @@ class HostResult:
     address: str
     files: tuple[FileResult, ...] = ()
     reloads: dict[str, list[str]] | None = None  # group -> commands the first up runs
+    #: (path, reader) of files in a CONF_DIRS directory that uniform does not deliver
+    others: tuple[tuple[str, str], ...] = ()
     error: str | None = None  # the host could not be read
     seconds: float = 0.0
 
@@ -260,6 +291,7 @@ class HostResult:
             "status": self.status,
             "files": [f.as_dict() for f in self.files],
             "reloads": self.reloads or {},
+            "others": [{"path": p, "reader": r} for p, r in self.others],
             "error": self.error,
         }
 
@@ -308,7 +340,15 @@ def compare_file(machine: str, f: PayloadFile, seen: Seen | None) -> FileResult:
 
 def compare(machine: str, address: str, payload: MachinePayload, seen: dict[str, Seen]) -> HostResult:
     files = tuple(compare_file(machine, f, seen.get(f.path)) for f in payload.files)
-    return HostResult(machine, address, files, first_up_reloads(payload))
+    ours = {f.path for f in payload.files}
+    others = tuple(
+        (p, reader)
+        for p, s in sorted(seen.items())
+        if s.kind == "listed" and p not in ours
+        for d, (reader, suffixes) in CONF_DIRS.items()
+        if p.startswith(d) and p.endswith(suffixes)
+    )
+    return HostResult(machine, address, files, first_up_reloads(payload), others)
 
 
 # ---------------------------------------------------------------- reading the hosts
@@ -326,7 +366,12 @@ def adopt_ssh(t: Target, o: SshOptions) -> HostResult:
         return fail("no address to connect to")
     if not t.to["host_key"]:
         return fail(f"no pinned host key (customer.yaml ssh.host_keys.{t.machine}); not connecting")
-    ask = "".join(f"{f.sha256} {f.path}\n" for f in t.payload.files).encode()
+    ask = "".join(
+        [
+            *(f"{f.sha256} {f.path}\n" for f in t.payload.files),
+            *(f"dir {d}\n" for d in conf_dirs(t.payload.files)),
+        ]
+    ).encode()
     try:
         res = session.run(
             endpoint(t.to),
@@ -341,7 +386,9 @@ def adopt_ssh(t: Target, o: SshOptions) -> HostResult:
     except (session.SshError, ParseError) as e:
         return fail(str(e))
     r = compare(t.machine, address, t.payload, seen)
-    return HostResult(r.machine, r.address, r.files, r.reloads, None, round(time.monotonic() - start, 3))
+    return HostResult(
+        r.machine, r.address, r.files, r.reloads, r.others, None, round(time.monotonic() - start, 3)
+    )
 
 
 def adopt_local(t: Target, root: Path) -> HostResult:
@@ -349,7 +396,7 @@ def adopt_local(t: Target, root: Path) -> HostResult:
     start = time.monotonic()
     base = root / t.machine
     r = compare(t.machine, str(base), t.payload, observe_local(base, t.payload.files))
-    return HostResult(r.machine, r.address, r.files, {}, None, round(time.monotonic() - start, 3))
+    return HostResult(r.machine, r.address, r.files, {}, r.others, None, round(time.monotonic() - start, 3))
 
 
 def check_hosts(
@@ -413,6 +460,8 @@ def format_text(customer: str, results: list[HostResult], seconds: float) -> str
             label = "NOT A FILE" if f.status == "other" else f.status.upper()
             lines.append(f"  {label:<11} {f.path}" + (f" ({f.detail})" if f.detail else ""))
             lines += [f"    {d}" for d in f.diff]
+        for path, reader in r.others:
+            lines.append(f"  ALSO READ   {path} (not uniform's: {reader} reads it with uniform's files)")
         for group, cmds in (r.reloads or {}).items():
             lines += [f"  reload      {group}: {c}" for c in cmds]
     return "\n".join(lines) + "\n"

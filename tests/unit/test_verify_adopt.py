@@ -148,6 +148,27 @@ def test_secret_patterns(path: str, texts: list[str], secret: bool) -> None:
     assert (A.secret_reason(path, *texts) is not None) == secret
 
 
+def test_files_a_daemon_reads_besides_uniforms_are_listed(
+    demo: Path, tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An operator's old dnsmasq file next to uniform's: dnsmasq would read both after the first
+    up (and refuse a repeated keyword).  Listed, not a change: the first up leaves it alone."""
+    (tree / "svc1/etc/dnsmasq.d/lan.conf").write_text(HAND_DHCP)
+    (tree / "svc1/etc/dnsmasq.d/README").write_text("not read by dnsmasq\n")
+    (tree / "web1/etc/systemd/network/50-dhcp.network").write_text("[Match]\nName=eth0\n")
+    rc = main(["verify", "--dir", str(demo), "--adopt", "--local-root", str(tree)])
+    out = capsys.readouterr().out
+    assert rc == Exit.OK  # every delivered file is identical: the first up changes none
+    assert out.count("ALSO READ") == 2
+    assert "svc1: unchanged" in out
+    assert (
+        "  ALSO READ   /etc/dnsmasq.d/lan.conf (not uniform's: dnsmasq reads it with uniform's files)" in out
+    )
+    assert "  ALSO READ   /etc/systemd/network/50-dhcp.network (not uniform's: systemd-networkd" in out
+    [r] = A.check_hosts(inventory.load(demo), local_root=tree, machines=["svc1"])
+    assert r.as_dict()["others"] == [{"path": "/etc/dnsmasq.d/lan.conf", "reader": "dnsmasq"}]
+
+
 def test_large_and_special_files(demo: Path, tree: Path) -> None:
     inv = inventory.load(demo)
     hosts = tree / "svc1/etc/hosts"
@@ -241,6 +262,8 @@ def test_over_ssh_the_host_script_reads_and_never_writes(tmp_path: Path, lab: in
     (host / "etc/hostname").write_text("svc1.by-hand\n")
     (host / "etc/hostname").chmod(0o640)
     (host / "etc/hosts").unlink()
+    (host / "etc/dnsmasq.d/lan.conf").write_text(HAND_DHCP)  # the operator's old file, left behind
+    (host / "etc/dnsmasq.d/lan.conf.orig").write_text(HAND_DHCP)  # not *.conf: dnsmasq skips it
     before = snapshot(host)
     opts = SshOptions(ssh=fake_ssh(tmp_path, host), host_timeout=20)
     [t] = A.targets(lab, only=["svc1"])
@@ -256,6 +279,7 @@ def test_over_ssh_the_host_script_reads_and_never_writes(tmp_path: Path, lab: in
     assert f["/etc/hostname"].diff[2:] == ("@@ -1 +1 @@", "-svc1.by-hand", "+svc1")
     assert f["/etc/hosts"].status == "missing"
     assert f["/etc/uniform/manifest.d/dhcp.json"].status == "identical"
+    assert r.others == (("/etc/dnsmasq.d/lan.conf", "dnsmasq"),)
     assert r.reloads == {
         "base": [
             "[ ! -e /etc/hostname ] || hostname -F /etc/hostname",
