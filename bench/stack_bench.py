@@ -1,21 +1,30 @@
-"""`pulumi preview` / `pulumi up` of a whole customer through the real engine.
+"""`pulumi up` / `pulumi preview` of a whole customer through the real engine, as users run it.
 
-    source .tools/env.sh && .venv/bin/python -m bench.stack_bench --machines 100 1000 [--runs 3]
-        [--backend file --backend 'postgres://user@127.0.0.1:5432/db?sslmode=disable'] [--checkpoints on]
+    source .tools/env.sh && .venv/bin/python -m bench.stack_bench --machines 250 500 1000 [--runs 3]
+        [--checkpoints both|off|on] [--limit 900]
+        [--backend file --backend 'postgres://user@127.0.0.1:5432/db?sslmode=disable']
 
-For each size: a generated customer (bench/gen_inventory.py, switched to local
-delivery) in a throwaway project and file backend; the first `up`; a no-change
-`preview`; a one-machine change (`up` after a VM's cores change, which touches
-its hypervisor's VM definitions) — each with checkpoints on, and the last two
-also with PULUMI_SKIP_CHECKPOINTS=true, side by side in the same run.  The
-program's own share (load + validate + allocate + render in Python) is timed
-in-process, so the rest of a preview is engine and language-host time.
+Two variants, side by side in the same run, each size on a fresh project and backend:
 
-``--backend`` (repeatable, default ``file``): ``file`` is a throwaway file backend;
-a URL (e.g. a PostgreSQL database, docs/team.md) is used as it is, and the bench's
-stack is removed from it afterwards (``stack rm --force``), so one database serves
-every size.  Each size runs on every backend in turn, in the same process.
-``--checkpoints on`` skips the PULUMI_SKIP_CHECKPOINTS=true variants.
+* ``default``: uniform's default, the path users run (``uniform up``, ``.tools/env.sh``,
+  ``make demo``, the lab): ``PULUMI_SKIP_CHECKPOINTS=true``, one state write per run
+  (docs/team.md "Crashes and recovery");
+* ``checkpoints``: ``PULUMI_SKIP_CHECKPOINTS=false``, the engine's own default and uniform's
+  before issue 17: the whole state written after every step.
+
+``--checkpoints off`` runs only ``default``, ``on`` only ``checkpoints``.  Per variant: the
+first ``up`` (every resource created), a no-change ``preview``, a one-machine change ``up`` (a
+VM's cores: its hypervisor's VM definitions change) and a mass change ``up`` (the domain
+changes: every machine's files), each with its wall time and the peak RSS (VmHWM, sampled from
+/proc every 0.1 s) of the engine, the language host, the program and the dynamic provider,
+plus the state's size per machine.  A step that runs past ``--limit`` seconds is stopped and
+reported as ``null`` with what was reached; the variant's later steps are then skipped.  The
+customer is bench/gen_inventory.py's, switched to local delivery.  The program's own share
+(load + validate + allocate + render in Python) is timed in-process.
+
+``--backend`` (repeatable, default ``file``): ``file`` is a throwaway file backend; a URL (a
+PostgreSQL database, docs/team.md) is used as it is, and the bench's stack is removed from it
+afterwards (``stack rm --force``).  The last line is the table of checkpoints/default ratios.
 """
 
 from __future__ import annotations
@@ -26,9 +35,14 @@ import os
 import re
 import shutil
 import statistics
+import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import inventory
 import payloads
@@ -36,13 +50,18 @@ from bench import gen_inventory
 from harness.engine import Engine, copy_project, engine_env
 
 ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = {"default": "true", "checkpoints": "false"}  # -> PULUMI_SKIP_CHECKPOINTS
+STEPS = ("first_up", "noop_preview", "one_change_up", "mass_change_up")
+ROLES = ("engine", "language_host", "program", "dynamic_provider")
 
 
-def engine(proj: Path, backend: Path | str, skip_checkpoints: bool) -> Engine:
-    """The engine on ``proj`` with the bench's backend; a failure stops the benchmark."""
+class Stopped(Exception):
+    """A step ran past the limit (or failed): the variant's later steps are skipped."""
+
+
+def engine(proj: Path, backend: Path | str, variant: str) -> Engine:
     e = engine_env(backend, passphrase="bench")
-    if skip_checkpoints:
-        e["PULUMI_SKIP_CHECKPOINTS"] = "true"
+    e["PULUMI_SKIP_CHECKPOINTS"] = VARIANTS[variant]
     return Engine(cwd=proj, env=e, timeout=None, error=SystemExit)
 
 
@@ -58,7 +77,7 @@ def make_project(tmp: Path, machines: int) -> tuple[Path, Path]:
     return proj, proj / "stacks" / "bench"
 
 
-def one_vm_file(inv_dir: Path) -> Path:
+def one_vm_file(inv_dir: Path) -> tuple[Path, str]:
     inv = inventory.load(inv_dir)
     vm = next(m for m in inv.machines.values() if m.is_vm and inventory.lifecycle.delivered(m.state))
     return inv_dir / vm.file, vm.name
@@ -74,6 +93,11 @@ def bump_cores(path: Path, name: str) -> None:
     path.write_text(text[: m.start(1)] + new + text[m.end(1) :])
 
 
+def new_domain(inv_dir: Path, n: int) -> None:
+    cust = inv_dir / "customer.yaml"
+    cust.write_text(re.sub(r"(?m)^domain: .*$", f"domain: mass{n}.example", cust.read_text()))
+
+
 def program_seconds(inv_dir: Path) -> float:
     t = time.perf_counter()
     inv = inventory.load(inv_dir)
@@ -81,9 +105,102 @@ def program_seconds(inv_dir: Path) -> float:
     return time.perf_counter() - t
 
 
-def bench(
-    machines: int, runs: int, backend_arg: str = "file", variants: tuple[bool, ...] = (False, True)
-) -> dict[str, object]:
+# --- peak memory of the processes of one command ---------------------------------------
+
+
+def role(cmdline: list[str]) -> str | None:
+    """Which of uniform's engine processes ``cmdline`` is (None: another one)."""
+    text = " ".join(cmdline)
+    first = os.path.basename(cmdline[0]) if cmdline else ""
+    if "pulumi.dynamic" in text or "pulumi-resource-pulumi-python" in text:
+        return "dynamic_provider"
+    if "pulumi-language-python-exec" in text:
+        return "program"
+    if first.startswith("pulumi-language-python"):
+        return "language_host"
+    if first == "pulumi":
+        return "engine"
+    return None
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += children.get(p, [])
+    return found
+
+
+def hwm_kib(pid: int) -> tuple[str | None, int]:
+    """(role, VmHWM in KiB) of ``pid``; (None, 0) when it is gone or not one of ours."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None, 0
+    m = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+    return role([c for c in cmd if c]), int(m.group(1)) if m else 0
+
+
+@contextmanager
+def sampling(pid: int, peaks: dict[str, int], every: float = 0.1) -> Iterator[None]:
+    """Record into ``peaks`` (role -> MiB) the largest VmHWM seen below ``pid`` while inside."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            for p in descendants(pid):
+                r, kib = hwm_kib(p)
+                if r:
+                    peaks[r] = max(peaks.get(r, 0), round(kib / 1024))
+            stop.wait(every)
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+
+
+def timed(eng: Engine, limit: float, *args: str) -> tuple[float, dict[str, int]]:
+    """``pulumi ARGS``: (wall seconds, peak MiB per role); Stopped past ``limit`` or on failure."""
+    peaks: dict[str, int] = {}
+    t = time.perf_counter()
+    p = subprocess.Popen(
+        eng.argv(*args),
+        cwd=eng.cwd,
+        env=eng.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    with sampling(p.pid, peaks):
+        try:
+            out, _ = p.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, 9)
+            p.communicate()
+            raise Stopped(f"stopped after {limit:.0f} s") from None
+    if p.returncode != 0:
+        raise Stopped(f"pulumi {' '.join(args)} exited {p.returncode}: {out[-2000:]}")
+    return time.perf_counter() - t, peaks
+
+
+# --- one size, one variant --------------------------------------------------------------
+
+
+def run_variant(machines: int, variant: str, runs: int, limit: float, backend_arg: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="uniform-bench-") as d:
         tmp = Path(d)
         proj, inv_dir = make_project(tmp, machines)
@@ -93,66 +210,112 @@ def bench(
             backend.mkdir()
         else:
             backend = backend_arg
-        eng = engine(proj, backend, skip_checkpoints=False)
+        eng = engine(proj, backend, variant)
         eng.run("stack", "init", "bench")
         try:
-            return _bench(proj, inv_dir, backend, runs, variants)
+            return _run_variant(eng, inv_dir, variant, runs, limit, backend)
         finally:
             if isinstance(backend, str):
                 eng.run("stack", "rm", "--force", "--yes", "bench", check=False)
 
 
-def _bench(
-    proj: Path, inv_dir: Path, backend: Path | str, runs: int, variants: tuple[bool, ...]
-) -> dict[str, object]:
-    eng = engine(proj, backend, skip_checkpoints=False)
-    # The first up creates every resource; with checkpoints on, the file
-    # backend rewrites the whole (growing) state after each of them, which
-    # is quadratic.  It is timed with checkpoints skipped; see bench/README.md.
-    first_up = engine(proj, backend, skip_checkpoints=True).seconds("up", "--yes", "--skip-preview")
-    export = eng.run("stack", "export", check=False)
-    resources = [r for r in json.loads(export.stdout)["deployment"]["resources"] if "::" in r["urn"]]
-    custom = [r for r in resources if r.get("custom") and not r["type"].startswith("pulumi:providers:")]
+def _run_variant(
+    eng: Engine, inv_dir: Path, variant: str, runs: int, limit: float, backend: Path | str
+) -> dict[str, Any]:
     n = len(inventory.load(inv_dir).machines)
-    path, vm = one_vm_file(inv_dir)
-    result: dict[str, object] = {
+    res: dict[str, Any] = {
         "machines": n,
-        "resources": len(resources),
-        "resources_per_machine": round(len(resources) / n, 2),
-        "delivery_resources": len(custom),
+        "variant": variant,
+        "PULUMI_SKIP_CHECKPOINTS": VARIANTS[variant],
         "backend": "file" if isinstance(backend, Path) else backend.split("://", 1)[0],
-        "backend_bytes_with_history": (
-            sum(p.stat().st_size for p in backend.rglob("*.json")) if isinstance(backend, Path) else None
-        ),
-        "first_up_s[skipckpt]": round(first_up, 2),
         "program_s": round(statistics.median(program_seconds(inv_dir) for _ in range(runs)), 2),
     }
-    for skip in variants:
-        eng = engine(proj, backend, skip_checkpoints=skip)
-        tag = "skipckpt" if skip else "ckpt"
-        result[f"noop_preview_s[{tag}]"] = round(
-            statistics.median(eng.seconds("preview", "--expect-no-changes") for _ in range(runs)), 2
-        )
-        ups = []
-        for _ in range(runs):
-            bump_cores(path, vm)
-            ups.append(eng.seconds("up", "--yes", "--skip-preview"))
-        result[f"one_change_up_s[{tag}]"] = round(statistics.median(ups), 2)
-    return result
+    peaks: dict[str, int] = {}
+
+    def step(name: str, times: int, args: tuple[str, ...], before: Any = None) -> None:
+        secs = []
+        for _ in range(times):
+            if before:
+                before()
+            s, p = timed(eng, limit, *args)
+            secs.append(s)
+            for r, mib in p.items():
+                peaks[r] = max(peaks.get(r, 0), mib)
+            res[f"peak_mib[{name}]"] = p
+        res[f"{name}_s"] = round(statistics.median(secs), 2)
+
+    up = ("up", "--yes", "--skip-preview")
+    path, vm = one_vm_file(inv_dir)
+    mass = iter(range(1, 1000))
+    try:
+        step("first_up", 1, up)
+        state = eng.run("stack", "export").stdout
+        resources = json.loads(state)["deployment"]["resources"]
+        res["resources"] = len(resources)
+        res["state_bytes_per_machine"] = round(len(state.encode()) / n)
+        step("noop_preview", runs, ("preview", "--expect-no-changes"))
+        step("one_change_up", runs, up, lambda: bump_cores(path, vm))
+        step("mass_change_up", 1, up, lambda: new_domain(inv_dir, next(mass)))
+    except Stopped as e:
+        res["stopped"] = str(e)
+        for s in STEPS:
+            res.setdefault(f"{s}_s", None)
+    res["peak_mib"] = {r: peaks.get(r) for r in ROLES}
+    return res
+
+
+def ratio_table(rows: list[dict[str, Any]]) -> str:
+    """checkpoints / default per size and step (">" when the checkpoints run was stopped)."""
+    lines = ["machines  " + "  ".join(f"{s:>16}" for s in STEPS)]
+    by = {(r["machines"], r["backend"], r["variant"]): r for r in rows}
+    for (m, b, v), new in sorted(by.items()):
+        old = by.get((m, b, "checkpoints"))
+        if v != "default" or old is None:
+            continue
+        cells = []
+        for s in STEPS:
+            a, o = new.get(f"{s}_s"), old.get(f"{s}_s")
+            if a and o:
+                cells.append(f"{o / a:.1f}x ({o}/{a})")
+            elif a and old.get("stopped"):
+                cells.append(f">{old['stopped'].split()[2]}/{a}")
+            else:
+                cells.append("-")
+        lines.append(f"{m:>8}  " + "  ".join(f"{c:>16}" for c in cells) + f"  [{b}]")
+    return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--machines", type=int, nargs="+", default=[100, 1000])
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--machines", type=int, nargs="+", default=[250, 500, 1000])
+    ap.add_argument("--runs", type=int, default=3, help="runs of the preview and one-change up (median)")
     ap.add_argument("--backend", action="append", help="file (default) or a backend URL; repeatable")
-    ap.add_argument("--checkpoints", choices=("both", "on"), default="both")
+    ap.add_argument(
+        "--checkpoints",
+        choices=("both", "off", "on"),
+        default="both",
+        help="both: uniform's default and the engine's checkpoints side by side; off/on: one of them",
+    )
+    ap.add_argument("--limit", type=float, default=1800, help="seconds a step may take before it is stopped")
     args = ap.parse_args()
-    variants = (False, True) if args.checkpoints == "both" else (False,)
-    print(f"# {time.strftime('%Y-%m-%d %H:%M')} nproc={os.cpu_count()} runs={args.runs} (medians)")
+    variants = {"both": ["default", "checkpoints"], "off": ["default"], "on": ["checkpoints"]}[
+        args.checkpoints
+    ]
+    print(
+        f"# {time.strftime('%Y-%m-%d %H:%M')} nproc={os.cpu_count()} runs={args.runs} "
+        f"limit={args.limit:.0f}s (medians)",
+        flush=True,
+    )
+    rows = []
     for m in args.machines:
         for b in args.backend or ["file"]:
-            print(json.dumps(bench(m, args.runs, b, variants)), flush=True)
+            for v in variants:
+                row = run_variant(m, v, args.runs, args.limit, b)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    if len(variants) == 2:
+        print("# checkpoints / default (seconds old/new)")
+        print(ratio_table(rows))
 
 
 if __name__ == "__main__":

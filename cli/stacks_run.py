@@ -14,7 +14,10 @@
 * **Environment.** ``PULUMI_DIY_BACKEND_PARALLEL=1`` (the PostgreSQL backend's listing
   deadlock), ``PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true`` (a shared ``PULUMI_HOME``
   races on plugin installs, pulumi#22784: install plugins before a parallel run) and
-  ``PULUMI_SKIP_UPDATE_CHECK=true``, unless already set. Passphrases as usual from
+  ``PULUMI_SKIP_UPDATE_CHECK=true``, and ``PULUMI_SKIP_CHECKPOINTS=true`` (the state is written
+  once per run instead of after every step, which is quadratic on the file and PostgreSQL
+  backends; a killed run leaves the previous state and rerunning it converges: docs/team.md
+  "Crashes and recovery"), unless already set. Passphrases as usual from
   ``PULUMI_CONFIG_PASSPHRASE`` / ``_FILE``, or ``--passphrase-dir DIR``: stack S reads
   ``DIR/S`` (as tools/migrate-backend does); a missing file is that stack's error.
 * **Result.** Per stack the changes by kind (``changeSummary`` of ``preview --json``, the
@@ -145,6 +148,7 @@ def stack_env(project: Path, stack: str, passphrase_dir: Path | None) -> dict[st
     env.setdefault("PULUMI_DIY_BACKEND_PARALLEL", "1")
     env.setdefault("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "true")
     env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
+    env.setdefault("PULUMI_SKIP_CHECKPOINTS", "true")
     env["UNIFORM_PROJECT_DIR"] = str(project)
     if passphrase_dir is not None:
         env.pop("PULUMI_CONFIG_PASSPHRASE", None)

@@ -38,6 +38,10 @@ def engine_env(backend: Path | str, passphrase: str = "test") -> dict[str, str]:
     # stacks as 2 x GOMAXPROCS: each listing worker holds a pooled connection and waits for
     # another (docs/team.md). One worker never does.
     env.setdefault("PULUMI_DIY_BACKEND_PARALLEL", "1")
+    # uniform's default (.tools/env.sh, `uniform up`): the state is written once, when the
+    # run ends, not after every step (docs/team.md "Crashes and recovery"); a value set by
+    # the caller (PULUMI_SKIP_CHECKPOINTS=false: the engine's own default) is kept.
+    env.setdefault("PULUMI_SKIP_CHECKPOINTS", "true")
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
     env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
     env["PULUMI_CONFIG_PASSPHRASE"] = passphrase

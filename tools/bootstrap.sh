@@ -124,6 +124,9 @@ export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 # the PostgreSQL backend's \`stack ls\` deadlocks with several listing workers (docs/team.md)
 export PULUMI_DIY_BACKEND_PARALLEL="\${PULUMI_DIY_BACKEND_PARALLEL:-1}"
+# one state write per up instead of one per step (quadratic on big changes); a run killed
+# mid-way leaves the previous state, and rerunning it converges (docs/team.md "Crashes")
+export PULUMI_SKIP_CHECKPOINTS="\${PULUMI_SKIP_CHECKPOINTS:-true}"
 ENV
 if [ -n "${PULUMI_BACKEND_URL:-}" ] && [ "$PULUMI_BACKEND_URL" != "${UNIFORM_FILE_BACKEND:-}" ]; then
   # only the scheme: the URL may carry a password

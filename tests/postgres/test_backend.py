@@ -193,6 +193,9 @@ def test_sigkill_mid_update_then_runbook(tmp_path: Path, pg_engine) -> None:
     inv_dir = big_customer(proj, "big", 60)
     out = proj / "out" / "big"
     eng = pg_engine(proj)
+    # the runbook for checkpoints on (the engine's default): a killed run leaves pending
+    # operations; uniform's own default is tests/e2e/test_crash_safety.py
+    eng.env["PULUMI_SKIP_CHECKPOINTS"] = "false"
     eng.run("stack", "init", "big")
     want = expected_tree(inv_dir)
     p = start(eng, "up", "--yes", "--skip-preview", "--stack", "big")
@@ -292,6 +295,9 @@ def test_postgres_restarted_during_a_run(tmp_path: Path, pg, pg_engine) -> None:
     inv_dir = big_customer(proj, "big", 40)
     out = proj / "out" / "big"
     eng = pg_engine(proj)
+    # the runbook for checkpoints on (the engine's default): a killed run leaves pending
+    # operations; uniform's own default is tests/e2e/test_crash_safety.py
+    eng.env["PULUMI_SKIP_CHECKPOINTS"] = "false"
     eng.run("stack", "init", "big")
     want = expected_tree(inv_dir)
     p = start(eng, "up", "--yes", "--skip-preview", "--stack", "big")

@@ -101,6 +101,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script.write_text(
         "#!/bin/sh\n"
         f'echo "$PWD $* ${{PULUMI_CONFIG_PASSPHRASE_FILE:-}}" >> {tmp_path}/calls\n'
+        f'echo "${{PULUMI_SKIP_CHECKPOINTS-unset}}" >> {tmp_path}/checkpoints\n'
         'case " $* " in *" bad "*)\n'
         '  echo "error: the stack is currently locked by 1 lock(s)" >&2; exit 255;;\nesac\n'
         f"cat {RECORDED}\n"
@@ -145,3 +146,17 @@ def test_shard_and_passphrase_dir(project: Path, tmp_path: Path, capsys: pytest.
     calls = (tmp_path / "calls").read_text().splitlines()
     assert len(calls) == 1 and calls[0].endswith(str(pdir / "a"))
     assert main(["preview", "-s", "nope", "--project", str(project)]) == Exit.USAGE
+
+
+@pytest.mark.parametrize(("given", "engine_sees"), [(None, "true"), ("false", "false"), ("true", "true")])
+def test_checkpoints_skipped_unless_the_user_says_otherwise(
+    project: Path, monkeypatch: pytest.MonkeyPatch, given: str | None, engine_sees: str
+) -> None:
+    """`uniform up` writes the state once per run (docs/team.md "Crashes and recovery");
+    PULUMI_SKIP_CHECKPOINTS=false restores the engine's own per-step checkpoints."""
+    if given is None:
+        monkeypatch.delenv("PULUMI_SKIP_CHECKPOINTS", raising=False)
+    else:
+        monkeypatch.setenv("PULUMI_SKIP_CHECKPOINTS", given)
+    main(["up", "-s", "a", "--project", str(project)])
+    assert (project.parent / "checkpoints").read_text().split() == [engine_sees]
