@@ -45,6 +45,9 @@ _TTL = re.compile(r"\d+|(?:\d+[wdhms])+", re.IGNORECASE)
 _CLASSLESS = re.compile(r"\d+[/-]\d+")
 _RANGE = re.compile(r"(\d+)-(\d+)(?:/(\d+))?")
 _TYPEN = re.compile(r"TYPE\d+")
+_MODIFIER = re.compile(r"\$\{(-?\d+)(?:,(\d+)(?:,([a-zA-Z]))?)?\}")
+#: more $GENERATE lines than this is a typo, not a zone (a whole /16 is 65,536)
+_GENERATE_MAX = 1 << 20
 _CLASSES = frozenset({"IN", "CH", "CHAOS", "HS", "HESIOD", "CS", "NONE", "ANY"})
 _SPECIAL = frozenset('"()\\')
 #: rdata field counts named checks, for the common types (the rest: anything non-empty)
@@ -175,23 +178,17 @@ def _gen_fmt(template: str, i: int) -> str:
     j, n = 0, len(template)
     while j < n:
         c = template[j]
-        if c == "\\" and j + 1 < n:
-            out.append(template[j + 1])
+        if c == "\\" and template.startswith("$", j + 1):  # \$ is a literal $
+            out.append("$")
             j += 2
         elif c == "$" and template.startswith("{", j + 1):
-            end = template.find("}", j)
-            if end < 0:
-                raise ValueError(f"'${{' without '}}' in {template!r}")
-            parts = template[j + 2 : end].split(",")
-            if len(parts) > 3:
-                raise ValueError(f"bad modifier in {template!r}")
-            base = parts[2] if len(parts) == 3 else "d"
-            if base not in ("d", "o", "x", "X"):
-                raise ValueError(f"base {base!r} of {template!r} is not supported (use d, o, x or X)")
-            value = i + int(parts[0])
-            width = int(parts[1]) if len(parts) > 1 else 0
-            out.append(format(value, f"0{width}{base}"))
-            j = end + 1
+            m = _MODIFIER.match(template, j)
+            if not m:
+                raise ValueError(f"bad modifier in {template!r} (expected ${{offset[,width[,base]]}})")
+            if m[3] and m[3] not in "doxX":
+                raise ValueError(f"base {m[3]!r} of {template!r} is not supported (use d, o, x or X)")
+            out.append(format(i + int(m[1]), f"0{m[2] or 0}{m[3] or 'd'}"))
+            j = m.end()
         elif c == "$":
             out.append(str(i))
             j += 1
@@ -298,6 +295,9 @@ class _Zone:
         m = _RANGE.fullmatch(args[0])
         if not m or int(m[1]) > int(m[2]) or m[3] == "0":
             self.problem(src, f"$GENERATE range {args[0]!r} is not start-stop[/step]")
+            return
+        if (int(m[2]) - int(m[1])) // int(m[3] or 1) >= _GENERATE_MAX:
+            self.problem(src, f"$GENERATE range {args[0]!r} makes more than {_GENERATE_MAX} records")
             return
         lhs, middle, rhs = args[1], args[2:-1], args[-1]
         try:

@@ -109,6 +109,7 @@ class _Reader:
         self.buf: list[str] | None = None
         self.label = ""  # "domain <name>: ", the prefix of a domain's problems
         self.domains: list[Domain] = []
+        self.seen = False  # any element of the file's own (a <domain> or not)
 
     def problem(self, line: int, msg: str) -> None:
         self.problems.append((Source(self.shown, line), msg))
@@ -118,6 +119,7 @@ class _Reader:
         self.path.append(name)
         line = self.parser.CurrentLineNumber
         if depth == 0:
+            self.seen = True
             if name == "domain":
                 self.dom = _Dom(line)
             else:
@@ -242,6 +244,8 @@ def _read(path: Path, shown: str, problems: Problems) -> list[Domain]:
             msg = f"not well-formed XML: {expat.ErrorString(e.code)}"
         problems.append((Source(shown, e.lineno), msg))
         return []
+    if not reader.domains and not reader.seen:
+        problems.append((Source(shown, 0), f"no libvirt <domain> in {shown}"))
     return reader.domains
 
 
@@ -251,6 +255,8 @@ def parse(path: Path | str, hypervisor: str | None = None) -> Site:
     path = Path(path)
     files = sorted(p for p in path.glob("*.xml") if p.is_file()) if path.is_dir() else [path]
     problems: Problems = []
+    if not files:
+        problems.append((Source(str(path), 0), f"no domain XML (*.xml) in {path}"))
     site = Site()
     seen: dict[str, Source] = {}
     for file in files:

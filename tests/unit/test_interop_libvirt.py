@@ -156,3 +156,10 @@ def test_uniform_rendered_domains_parse_back(inv: Inventory, tmp_path: Path) -> 
         assert sorted(got) == sorted(want)
         checked += len(want)
     assert checked
+
+
+def test_a_directory_without_domain_xml(tmp_path: Path) -> None:
+    (tmp_path / "README").write_text("no XML here\n")
+    with pytest.raises(ParseError) as e:
+        libvirt.parse(tmp_path)
+    assert str(e.value) == f"{tmp_path}:0: no domain XML (*.xml) in {tmp_path}"

@@ -17,5 +17,7 @@ bad..name IN A 192.0.2.9
 mail IN MX 10
 ns5 IN A 192.0.2.5 192.0.2.6
 ns6 IN 3600
+$GENERATE 0-4294967295 h$ A 10.0.0.1
+$GENERATE 1-2 h${x} A 192.0.2.1
 multi IN TXT ( "a parenthesis"
                "never closed"
