@@ -8,6 +8,7 @@ result -- to stdout, or atomically to ``-o`` -- and maps failures to exit codes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -25,7 +26,6 @@ from interop.export import (
 from inventory.model import Inventory, Kind, Machine, State
 
 from .exitcodes import Exit, UsageError
-from .ops_commands import write_atomically
 from .progress import Progress, load_with_progress
 from .select import resolve_root
 
@@ -123,6 +123,23 @@ def add_export_arguments(p: argparse.ArgumentParser, fmt: str) -> None:
         )
 
 
+def _write(out: Path, text: str) -> None:
+    """``text`` into ``out`` atomically: a temporary file beside it, renamed over it (a reader --
+    Prometheus's file watcher, a running ssh -- sees the old file or the new, never half), with
+    the usual mode (0666 less the umask: the Prometheus server reads the file as its own user)."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, out)
+    except OSError as e:
+        with contextlib.suppress(OSError):  # not made, or its directory is not one
+            tmp.unlink()
+        raise UsageError(f"cannot write {out}: {e.strerror}") from None
+
+
 def _selection(args: argparse.Namespace, inv: Inventory) -> Selection:
     unknown = sorted(set(args.machine) - set(inv.machines))
     if unknown:
@@ -149,7 +166,8 @@ def _ssh(args: argparse.Namespace, inv: Inventory, ms: list[Machine]) -> list[tu
     out = Path(args.output) if args.output else None
     if out is not None and out.exists() and not out.is_dir():
         raise UsageError(f"export ssh: -o {out}: not a directory (the config and known_hosts go in it)")
-    kh = Path(args.known_hosts) if args.known_hosts else out / "known_hosts"  # type: ignore[operator]
+    # without --known-hosts, -o was given (checked above)
+    kh = Path(args.known_hosts) if args.known_hosts else Path(args.output) / "known_hosts"
     config = ssh_config.render(inv, ms, known_hosts_file=os.path.abspath(kh), user=args.user, port=args.port)
     return [(kh, ssh_config.known_hosts(inv, ms)), (out / "config" if out else None, config)]
 
@@ -179,6 +197,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         # everything is rendered before anything is written: a refusal writes nothing
         results = _render(fmt, args, inv, ms)
+        for where, _ in results:
+            if where is not None and where.is_dir():
+                raise UsageError(f"{where} is a directory: name the file to write")
     except ExportError as e:
         print("\n".join(f"{inv.customer.name}: {p}" for p in e.problems), file=sys.stderr)
         return Exit.PROBLEMS
@@ -186,7 +207,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if where is None:
             sys.stdout.write(text)
         else:
-            write_atomically(where, text)
+            _write(where, text)
     written = ", ".join(str(w) for w, _ in results if w is not None) or "stdout"
     print(
         f"{inv.customer.name}: {fmt}: {len(ms)} of {len(inv.machines)} machines -> {written}", file=sys.stderr

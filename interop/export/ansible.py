@@ -121,7 +121,7 @@ def render(
         f"# {len(machines)} machines; groups role_*, tag_*, kind_*, hypervisor_* (its VMs), state_*.",
     ]
     lines += [f"# no address (no ansible_host): {m.name}" for m in machines if m.ssh_address is None]
-    lines.append("all:")
+    lines.append("all:" if machines else "all: {}")
     if machines:
         lines.append("  hosts:")
     for m in machines:

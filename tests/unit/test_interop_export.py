@@ -210,6 +210,42 @@ def test_properties_of_the_checkout_stacks(stack: str, states: str) -> None:
         check_all(inv, ms)
 
 
+#: (format, selection, the demo machines it picks): demo has db1 planned (VM), hv1 and svc1 active
+#: (hw; svc1 dhcp+dns), web1 and web2 active (VMs on hv1, tag web)
+SELECTIONS: list[tuple[str, Selection, list[str]]] = [
+    ("ansible", Selection(), ["hv1", "svc1", "web1", "web2"]),
+    ("ssh", Selection(), ["hv1", "svc1", "web1", "web2"]),
+    ("prometheus", Selection(), ["hv1", "svc1", "web1", "web2"]),
+    ("csv", Selection(), ["db1", "hv1", "svc1", "web1", "web2"]),
+    ("ansible", Selection(states=frozenset({State.PLANNED})), ["db1"]),
+    ("csv", Selection(states=frozenset({State.RETIRED})), []),
+    ("csv", Selection(names=("web1", "db1")), ["db1", "web1"]),
+    ("csv", Selection(tags=("web",)), ["web1", "web2"]),
+    ("csv", Selection(tags=("web", "infra")), []),  # repeated tags: all of them
+    ("csv", Selection(roles=("dhcp", "dns")), ["svc1"]),
+    ("csv", Selection(hypervisors=("hv1",)), ["db1", "web1", "web2"]),
+    ("csv", Selection(kinds=("hw",)), ["hv1", "svc1"]),
+    ("csv", Selection(kinds=("hw", "vm")), ["db1", "hv1", "svc1", "web1", "web2"]),
+    ("csv", Selection(networks=("lan",), states=frozenset({State.ACTIVE})), ["hv1", "svc1", "web1", "web2"]),
+    ("csv", Selection(networks=("mgmt",)), []),
+    ("ansible", Selection(kinds=("vm",), states=frozenset(State)), ["db1", "web1", "web2"]),
+]
+
+
+@pytest.mark.parametrize(("fmt", "sel", "want"), SELECTIONS)
+def test_selection(fmt: str, sel: Selection, want: list[str]) -> None:
+    assert [m.name for m in select(load(STACKS / "demo"), fmt, sel)] == want
+
+
+def test_no_machines_is_still_a_valid_file() -> None:
+    inv = load(STACKS / "demo")
+    assert yaml.safe_load(ansible.render(inv, [])) == {"all": {}}
+    assert json.loads(prometheus.render(inv, [])) == []
+    assert read_csv(csv_table.render(inv, [])) == [] and csv_table.render(inv, []).startswith("customer,")
+    assert read_ssh_config(ssh_config.render(inv, [], known_hosts_file="/k")) == {}
+    assert ssh_config.known_hosts(inv, []) == ""
+
+
 # ------------------------------------------------------------------ random inventories
 
 #: DNS labels, with the ones a careless YAML writer breaks: booleans, nulls, numbers, hex
@@ -442,6 +478,9 @@ def test_cli_selection_and_states(demo: Path, capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        (["csv", "-o", "{T}"], " is a directory: name the file to write"),
+        (["ansible", "-o", "{T}/plain-file/x.yml"], "cannot write "),
+        (["ssh", "-o", "{T}/plain-file"], "not a directory (the config and known_hosts go in it)"),
         (["ssh"], "give -o DIR, or --known-hosts FILE"),
         (["csv", "--machine", "nope"], "--machine: not in the inventory: nope"),
         (["prometheus", "--port", "0"], "--port 0: a port is 1-65535"),
@@ -451,8 +490,9 @@ def test_cli_selection_and_states(demo: Path, capsys: pytest.CaptureFixture[str]
 def test_cli_usage_errors_write_nothing(
     argv: list[str], message: str, demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    (tmp_path / "plain-file").write_text("x")
     before = sorted(tmp_path.rglob("*"))
-    assert main(["export", *argv, str(demo)]) == Exit.USAGE
+    assert main(["export", *(a.replace("{T}", str(tmp_path)) for a in argv), str(demo)]) == Exit.USAGE
     out = capsys.readouterr()
     assert message in out.err and out.out == ""
     assert sorted(tmp_path.rglob("*")) == before
