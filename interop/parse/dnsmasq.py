@@ -29,6 +29,7 @@ What becomes a record:
   (23): onto the subnets they reach (untagged: all of that family; ``tag:X``: ranges with
   ``set:X``, preferred). ``0.0.0.0`` / ``[::]`` (dnsmasq's own address) is skipped.
 * ``domain=name[,range]``: the domain of the subnets it covers (option 15 wins).
+* ``read-ethers``: ``/etc/ethers`` (under ``root``), ``MAC name-or-IPv4`` a line.
 * ``host-record=name[,name..],[ipv4],[ipv6][,ttl]``: A/AAAA :class:`DnsRecord`s (names as
   written, lower case). ``address=/dom/ip`` is a wildcard, not a host: skipped.
 """
@@ -154,10 +155,12 @@ def _lines(st: _State, text: str, file: str, *, hosts_only: bool) -> None:
         handler = _HANDLERS.get(key)
         if handler is None:
             continue
-        if not eq:
+        if key in _NO_ARG:
+            handler(st, src, arg)
+        elif not eq:
             st.problems.append((src, f"{key}: missing parameter"))
-            continue
-        handler(st, src, arg)
+        else:
+            handler(st, src, arg)
 
 
 def _conf_file(st: _State, written: str, src: Source | None) -> None:
@@ -296,6 +299,26 @@ def _legal_hostname(text: str) -> bool:
     )
 
 
+def _read_ethers(st: _State, src: Source, arg: str) -> None:
+    """``read-ethers``: the server's /etc/ethers, ``MAC name-or-IPv4`` a line (under ``root``)."""
+    path = st.files.resolve("/etc/ethers")
+    text = Files.read(path, src, st.problems)
+    for no, raw in enumerate((text or "").splitlines(), 1):
+        fields = raw.split("#", 1)[0].split()
+        if not fields:
+            continue
+        where = Source(str(path), no)
+        m, problem = _hwaddr(fields[0]) if len(fields) == 2 else (None, "expected MAC and a name or address")
+        if problem or m is None:
+            st.problems.append((where, f"ethers: {problem}"))
+        elif (a := address(fields[1], 4)) is not None:
+            st.site.reservations.append(Reservation(where, mac=m, ipv4=a))
+        elif _legal_hostname(fields[1]):
+            st.site.reservations.append(Reservation(where, mac=m, name=name(fields[1])))
+        else:
+            st.problems.append((where, f"ethers: bad host name or address {fields[1]!r}"))
+
+
 # --- host-record -----------------------------------------------------------
 
 
@@ -319,8 +342,9 @@ def _host_record(st: _State, src: Source, arg: str) -> None:
         st.site.records.extend(DnsRecord(src, "AAAA" if ":" in a else "A", n, a) for a in addrs)
 
 
+_NO_ARG = {"conf-file", "read-ethers"}  # "conf-file" alone names no file: dnsmasq reads nothing
 _HANDLERS: dict[str, Callable[[_State, Source, str], None]] = {
-    "conf-file": lambda st, src, arg: _conf_file(st, arg, src),
+    "conf-file": lambda st, src, arg: _conf_file(st, arg, src) if arg else None,
     "conf-dir": _conf_dir,
     "dhcp-hostsfile": _hostsfile,
     "dhcp-hostsdir": _hostsfile,
@@ -330,5 +354,6 @@ _HANDLERS: dict[str, Callable[[_State, Source, str], None]] = {
     "dhcp-option-force": lambda st, src, arg: st.net.dhcp_option(src, arg),
     "domain": lambda st, src, arg: st.net.domain(src, arg),
     "host-record": _host_record,
+    "read-ethers": _read_ethers,
     "conf-script": lambda st, src, arg: st.problems.append((src, "conf-script: import does not run scripts")),
 }

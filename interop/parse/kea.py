@@ -16,6 +16,8 @@ file and line of its opening brace, and **a reservation's source line is that of
   ``ip-addresses`` (one reservation per address; the merge reports the clash), ``hostname``.
   A reservation by ``duid`` / ``client-id`` / ``circuit-id`` / ``flex-id`` only has
   ``mac=None``; one with neither MAC nor address gives nothing.
+* ``hosts-database(s)`` or ``config-control`` is a problem: reservations or subnets live
+  in a database the file does not show, and adopting without them would drop them.
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ _TOKEN = re.compile(
 _V4 = {"routers": "router", "3": "router", "domain-name-servers": "dns", "6": "dns"}
 _V4 |= {"domain-name": "domain", "15": "domain"}
 _V6 = {"dns-servers": "dns", "23": "dns", "domain-search": "domain", "24": "domain"}
+#: keys that move reservations or subnets out of the file (Kea ARM: host backends, config backend)
+_ELSEWHERE = {
+    "hosts-database": "reservations kept in a host database",
+    "hosts-databases": "reservations kept in host databases",
+    "config-control": "subnets and reservations from a configuration backend",
+}
 _Tok = tuple[str, Any, str, int]  # kind ("{", "s", "v", ...), value, file, line
 
 
@@ -223,6 +231,11 @@ def _config(st: _State, top: Any, src: Source) -> None:
         if not isinstance(d, _Obj):
             st.problems.append((src, f'"Dhcp{fam}" must be an object'))
             continue
+        for key, what in _ELSEWHERE.items():
+            if key in d:
+                st.problems.append(
+                    (d.src, f'"{key}": {what} are not in this file, and an import would drop them')
+                )
         opts = _options(st, d, fam, {})
         for sn in _list(st, d, f"subnet{fam}"):
             _subnet(st, sn, fam, opts)

@@ -33,11 +33,31 @@ def _checker(case: dict[str, Any]) -> list[str]:
 CHECKED = [d for d in case_dirs() if load_case(d).get("daemon") == "accepts"]
 
 
+def _accepts(argv: list[str], cwd: Path) -> None:
+    p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert p.returncode == 0, f"{' '.join(argv)} in {cwd} exited {p.returncode}:\n{p.stdout}{p.stderr}"
+
+
 @pytest.mark.parametrize("d", CHECKED, ids=lambda d: d.name)
 def test_daemon_accepts_fixture(d: Path) -> None:
-    argv = _checker(load_case(d))
-    p = subprocess.run(argv, cwd=d, capture_output=True, text=True, timeout=120, env=dict(os.environ))
-    assert p.returncode == 0, f"{' '.join(argv)} in {d} exited {p.returncode}:\n{p.stdout}{p.stderr}"
+    _accepts(_checker(load_case(d)), d)
+
+
+@pytest.mark.parametrize("d", [d for d in CHECKED if load_case(d).get("hostsfiles")], ids=lambda d: d.name)
+def test_dnsmasq_accepts_hostsfile_lines(d: Path, tmp_path: Path) -> None:
+    """``dnsmasq --test`` does not read ``dhcp-hostsfile`` files (they are read when it
+    starts serving), so each line is checked as the ``dhcp-host=`` it stands for (man
+    dnsmasq: "the same as text to the right of '=' in --dhcp-host")."""
+    for rel in load_case(d)["hostsfiles"]:
+        path = d / rel
+        files = sorted(path.iterdir()) if path.is_dir() else [path]
+        lines = [line for f in files for line in f.read_text().splitlines()]
+        conf = tmp_path / "hosts.conf"
+        # a "#" starting the line is a comment in the hostsfile, but not after "dhcp-host="
+        kept = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        assert kept
+        conf.write_text("".join(f"dhcp-host={line}\n" for line in kept))
+        _accepts([tool("dnsmasq"), "--test", f"--conf-file={conf}"], d)
 
 
 def test_every_good_case_is_checked() -> None:

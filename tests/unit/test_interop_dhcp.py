@@ -10,6 +10,7 @@ directory, so relative includes resolve there, as they do for the daemon started
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ PARSERS = {"dnsmasq": dnsmasq.parse, "iscdhcp": iscdhcp.parse, "kea": kea.parse}
 def test_case(d: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     case = load_case(d)
     monkeypatch.chdir(d)
-    parse = PARSERS[case["format"]]
+    kw = {"root": case["root"]} if "root" in case else {}  # relative to the case directory
+    parse = functools.partial(PARSERS[case["format"]], **kw)
     if "problems" in case:
         with pytest.raises(ParseError) as info:
             parse(case["entry"])
@@ -49,8 +51,9 @@ def test_parse_text_reads_like_parse(d: Path, monkeypatch: pytest.MonkeyPatch) -
     case = load_case(d)
     monkeypatch.chdir(d)
     text = Path(case["entry"]).read_text()
-    got = result(TEXT_PARSERS[case["format"]](text, case["entry"]))
-    assert got == result(PARSERS[case["format"]](case["entry"]))
+    kw = {"root": case["root"]} if "root" in case else {}  # relative to the case directory
+    got = result(TEXT_PARSERS[case["format"]](text, case["entry"], **kw))
+    assert got == result(PARSERS[case["format"]](case["entry"], **kw))
 
 
 # (format, main file with the include's name as {}, the start of the included file)
