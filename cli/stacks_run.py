@@ -53,6 +53,15 @@ KINDS = ("create", "update", "delete", "replace", "same")
 SKIP = frozenset({".git", ".pulumi", ".pulumi-state", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 
 
+#: what the engine says when another run holds the stack's lock
+LOCKED = "the stack is currently locked"
+#: what to do about it when that run is dead (docs/team.md "Crashes and recovery")
+LOCK_HINT = (
+    "if that run is dead: `pulumi cancel`, then rerun the inventory it had before any newer one, "
+    "docs/team.md 'Crashes and recovery'"
+)
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """``"I/N"`` -> (I, N) with 1 <= I <= N."""
     try:
@@ -185,6 +194,8 @@ def run_stack(
         res.ok = proc.returncode == 0 and counts is not None
         if not res.ok:
             res.error = first_error(errors, proc.stderr, proc.returncode)
+            if LOCKED in res.error:
+                res.error += f" ({LOCK_HINT})"
         return res
     finally:
         res.seconds = time.monotonic() - start

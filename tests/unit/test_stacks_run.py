@@ -116,6 +116,7 @@ def test_run_each_stack_in_its_own_work_dir(project: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert rc == Exit.PROBLEMS
     assert "bad " in out and "locked by 1 lock(s)" in out and "3 stack(s): 2 ok, 1 failed, 2 changed" in out
+    assert "then rerun the inventory it had" in out  # the runbook's way out of a dead run's lock
     calls = (project.parent / "calls").read_text().splitlines()
     dirs = {c.split()[0] for c in calls}
     assert len(calls) == 3 and len(dirs) == 3 and str(project) not in dirs
