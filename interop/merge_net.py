@@ -9,6 +9,7 @@ its name is the operator's, else derived from the bridge, the domain or the pref
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +28,22 @@ IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def normalise_prefix(text: str) -> str:
     return str(ipaddress.ip_network(text, strict=False))
+
+
+def addr_key(addr: str) -> tuple[int, int]:
+    """(version, integer) of a normalised address: inet_pton, ~10x faster than ipaddress
+    (10,000 reservations and their records are looked up several times each)."""
+    if ":" in addr:
+        return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, addr), "big")
+    return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, addr), "big")
+
+
+def _holds_key(key: tuple[int, int], prefix: IPNet | None) -> bool:
+    return (
+        prefix is not None
+        and key[0] == prefix.version
+        and key[1] & int(prefix.netmask) == int(prefix.network_address)
+    )
 
 
 @dataclass
@@ -50,13 +67,8 @@ class Networks:
         hit = self._memo.get(addr, "")
         if hit != "":
             return hit
-        ip = ipaddress.ip_address(addr)
-        found = None
-        for n in self.nets:
-            prefix = n.v4 if ip.version == 4 else n.v6
-            if prefix is not None and ip in prefix:
-                found = n.name
-                break
+        key = addr_key(addr)
+        found = next((n.name for n in self.nets if _holds_key(key, n.v4 if key[0] == 4 else n.v6)), None)
         self._memo[addr] = found
         return found
 
@@ -113,8 +125,8 @@ def build_networks(m: _Merge, inv: Inventory | None, opts: Options) -> tuple[Net
     nets6 = [(ipaddress.IPv6Network(p), p) for p in v6s if p not in pair]
 
     def within(addr: str, table: list[tuple[IPNet, str]]) -> str | None:
-        ip = ipaddress.ip_address(addr)
-        return next((p for n, p in table if ip.version == n.version and ip in n), None)
+        key = addr_key(addr)
+        return next((p for n, p in table if _holds_key(key, n)), None)
 
     if nets6 and nets4:
         for mf in m.macs.values():
@@ -159,16 +171,22 @@ def build_networks(m: _Merge, inv: Inventory | None, opts: Options) -> tuple[Net
         made.append((np, subs))
     # domains: DHCP's, else the zone of the records in the prefix, else the customer's
     counts: dict[str, Counter[str]] = {}
+    prefixes = [
+        (
+            np.ipv4 or np.ipv6 or "",
+            ipaddress.ip_network(np.ipv4) if np.ipv4 else None,
+            ipaddress.ip_network(np.ipv6) if np.ipv6 else None,
+        )
+        for np, _ in made
+    ]
     for table in (m.fwd, m.ptr):
         for addr, facts in table.items():
-            for np, _ in made:
-                ip = ipaddress.ip_address(addr)
-                pre = np.ipv4 if ip.version == 4 else np.ipv6
-                if pre and ip in ipaddress.ip_network(pre):
-                    for f in facts:
-                        if (d := _parent(f.value)) is not None:
-                            counts.setdefault(np.ipv4 or np.ipv6 or "", Counter())[d] += 1
-                    break
+            key = addr_key(addr)
+            hit = next((k for k, p4, p6 in prefixes if _holds_key(key, p4 if key[0] == 4 else p6)), None)
+            if hit is not None:
+                for f in facts:
+                    if (d := _parent(f.value)) is not None:
+                        counts.setdefault(hit, Counter())[d] += 1
     for np, _ in made:
         c = counts.get(np.ipv4 or np.ipv6 or "")
         if np.domain is None and c:
@@ -191,7 +209,9 @@ def build_networks(m: _Merge, inv: Inventory | None, opts: Options) -> tuple[Net
         for fact in (mf.ipv4, mf.ipv6):
             if fact is None or bridge is None:
                 continue
-            held = next((n for n in nets.nets if _holds(n, fact.value)), None)
+            # (not nets.containing: new networks are not named yet, and it remembers names)
+            key = addr_key(fact.value)
+            held = next((n for n in nets.nets if _holds_key(key, n.v4 if key[0] == 4 else n.v6)), None)
             if held is not None and held.bridge is None:
                 held.bridge, held.bridge_source = bridge, mf.domain[0].source
                 if not held.new:
@@ -216,12 +236,6 @@ def label(text: str) -> str:
     while "--" in out:
         out = out.replace("--", "-")
     return out[:63].strip("-") or "host"
-
-
-def _holds(n: Net, addr: str) -> bool:
-    ip = ipaddress.ip_address(addr)
-    pre = n.v4 if ip.version == 4 else n.v6
-    return pre is not None and ip in pre
 
 
 def _derive_name(np: NetworkPlan, taken: set[str], customer_domain: str) -> str:
