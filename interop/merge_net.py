@@ -93,10 +93,26 @@ def build_networks(m: _Merge, inv: Inventory | None, opts: Options) -> tuple[Net
         nets.nets.append(Net(n.name, v4, v6, n.bridge, False))
     # DHCP subnets the customer does not have, first source first
     cands: dict[str, list[Subnet]] = {}
+    given = {normalise_prefix(k): v for k, v in opts.network_names.items()}
+    given_nets = [ipaddress.ip_network(g) for g in given]
     for site in m.sites:
         for s in site.subnets:
             p = normalise_prefix(s.prefix)
             net = ipaddress.ip_network(p)
+            if s.prefix_inferred:
+                # dnsmasq's dhcp-range without a netmask: the interface's mask, which no file
+                # says; a customer network or a --network prefix holding the range is the real one
+                known = [x for n in nets.nets for x in (n.v4, n.v6) if x is not None]
+                if any(x.version == net.version and net.subnet_of(x) for x in known):  # type: ignore[arg-type]
+                    continue
+                wider = [g for g in given_nets if g.version == net.version and net.subnet_of(g)]  # type: ignore[arg-type]
+                if wider:
+                    p, net = str(wider[0]), wider[0]
+                else:
+                    m.notes.append(
+                        f"{s.source}: network {p} is a guess (a dhcp-range without a netmask): "
+                        "give the real prefix with --network CIDR=NAME"
+                    )
             same = [n for n in nets.nets if str(n.v4 if net.version == 4 else n.v6) == p]
             if same:
                 continue
@@ -111,7 +127,6 @@ def build_networks(m: _Merge, inv: Inventory | None, opts: Options) -> tuple[Net
                 )
                 continue
             cands.setdefault(p, []).append(s)
-    given = {normalise_prefix(k): v for k, v in opts.network_names.items()}
     v4s = [p for p in cands if ":" not in p]
     v6s = [p for p in cands if ":" in p]
     pair: dict[str, str] = {}  # v6 prefix -> v4 prefix
@@ -157,13 +172,13 @@ def build_networks(m: _Merge, inv: Inventory | None, opts: Options) -> tuple[Net
         np = NetworkPlan(
             name=given.get(p, given.get(partner.get(p, ""), "")), sources=[s.source for s in subs]
         )
+        # the prefixes are the keys (a guessed one may have been widened by --network)
+        np.ipv4 = p if ":" not in p else None
+        np.ipv6 = p if ":" in p else partner.get(p)
         for s in subs:
-            fam6 = ":" in s.prefix
-            if fam6:
-                np.ipv6 = np.ipv6 or normalise_prefix(s.prefix)
+            if ":" in s.prefix:
                 np.gateway6 = np.gateway6 or s.gateway
             else:
-                np.ipv4 = np.ipv4 or normalise_prefix(s.prefix)
                 np.gateway4 = np.gateway4 or s.gateway
                 np.dhcp_pool = np.dhcp_pool or s.pool
             np.dns_servers = np.dns_servers or s.dns_servers
@@ -223,9 +238,9 @@ def build_networks(m: _Merge, inv: Inventory | None, opts: Options) -> tuple[Net
             np.name = _derive_name(np, taken, plan.domain)
             taken.add(np.name)
         new.name = np.name
-    for known in nets.nets:
-        if known.bridge:
-            nets.by_bridge.setdefault(known.bridge, known.name)
+    for each in nets.nets:
+        if each.bridge:
+            nets.by_bridge.setdefault(each.bridge, each.name)
     plan.networks = [np for np, _ in made]
     return nets, plan
 

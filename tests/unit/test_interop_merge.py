@@ -47,6 +47,7 @@ def site_of(d: dict[str, Any]) -> Site:
                 n.get("gateway"),
                 tuple(n.get("dns_servers", [])),
                 n.get("domain"),
+                n.get("inferred", False),
             )  # type: ignore[arg-type]
         )
     for r in d.get("records", []):
