@@ -60,7 +60,10 @@ def generate(site: Path, reservations: int, domains: int) -> list[tuple[str, str
     ]
     conf += [f"dhcp-host={_mac(i)},{_ip(i)},{n}" for i, n in enumerate(names)]
     (site / "dnsmasq.conf").write_text("\n".join(conf) + "\n")
-    soa = "@ IN SOA ns1.bench.example. hostmaster.bench.example. ( 1 3600 600 86400 300 )\n@ IN NS ns1.bench.example.\n"
+    soa = (
+        "@ IN SOA ns1.bench.example. hostmaster.bench.example. ( 1 3600 600 86400 300 )\n"
+        "@ IN NS ns1.bench.example.\n"
+    )
     fwd = ["$ORIGIN bench.example.", "$TTL 3600", soa]
     fwd += [f"{n}\tIN\tA\t{_ip(i)}" for i, n in enumerate(names)]
     fwd += [f"{n}\tIN\tAAAA\tfd00:64::{i + 1:x}" for i, n in enumerate(names) if n.startswith("vm")]
@@ -98,7 +101,8 @@ def generate(site: Path, reservations: int, domains: int) -> list[tuple[str, str
         )
     sources = [("dnsmasq", str(site / "dnsmasq.conf"))]
     sources += [("zone", str(site / "db.bench.example")), ("zone", str(site / "db.10.64"))]
-    sources += [("libvirt", f"{hv}={site / 'libvirt' / hv}") for hv in hvs if (site / "libvirt" / hv).exists()]
+    hv_dirs = [hv for hv in hvs if (site / "libvirt" / hv).exists()]
+    sources += [("libvirt", f"{hv}={site / 'libvirt' / hv}") for hv in hv_dirs]
     return sources
 
 
@@ -135,7 +139,8 @@ def main() -> None:
         )
         print(f"run {run + 1}: " + ", ".join(f"{k} {stages[k][-1]:.2f} s" for k in stages), flush=True)
     print(summary)
-    print(f"median of {args.runs}: " + ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in stages.items()))
+    medians = ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in stages.items())
+    print(f"median of {args.runs}: {medians}")
 
 
 if __name__ == "__main__":
