@@ -102,7 +102,7 @@ class _Reader:
         self.parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         self.parser.StartElementHandler = self.start
         self.parser.EndElementHandler = self.end
-        self.parser.CharacterDataHandler = self.chars
+        # the text handler is set only inside <name>, <vcpu> and <memory>: most text is not read
         self.path: list[str] = []
         self.dom: _Dom | None = None
         self.dev: _Device | None = None
@@ -117,30 +117,26 @@ class _Reader:
     def start(self, name: str, attrs: dict[str, str]) -> None:
         depth = len(self.path) - 1  # below the wrapper
         self.path.append(name)
-        line = self.parser.CurrentLineNumber
         if depth == 0:
             self.seen = True
             if name == "domain":
-                self.dom = _Dom(line)
+                self.dom = _Dom(self.parser.CurrentLineNumber)
             else:
                 self.dom = None
-                self.problem(line, f"<{name}> is not a libvirt <domain>")
+                self.problem(self.parser.CurrentLineNumber, f"<{name}> is not a libvirt <domain>")
         elif self.dom is None:
             return
         elif depth == 1 and name in _TEXT:
             self.buf = []
+            self.parser.CharacterDataHandler = self.buf.append
             self.dom.text.setdefault(name, ("", attrs))
         elif depth == 2 and self.path[2] == "devices" and name in ("disk", "interface"):
-            self.dev = _Device(line, attrs)
+            self.dev = _Device(self.parser.CurrentLineNumber, attrs)
             (self.dom.disks if name == "disk" else self.dom.nics).append(self.dev)
         elif depth == 2 and self.path[2] == "cpu" and name == "topology":
-            self.dom.topology = (line, attrs)
+            self.dom.topology = (self.parser.CurrentLineNumber, attrs)
         elif depth == 3 and self.dev is not None:
-            self.dev.children.setdefault(name, (line, attrs))
-
-    def chars(self, data: str) -> None:
-        if self.buf is not None:
-            self.buf.append(data)
+            self.dev.children.setdefault(name, (self.parser.CurrentLineNumber, attrs))
 
     def end(self, name: str) -> None:
         self.path.pop()
@@ -154,6 +150,7 @@ class _Reader:
             attrs = self.dom.text[name][1]
             self.dom.text[name] = ("".join(self.buf), attrs)
             self.buf = None
+            self.parser.CharacterDataHandler = None
         elif depth == 2:
             self.dev = None
 
