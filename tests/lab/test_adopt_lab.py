@@ -23,7 +23,8 @@ with no address changed and no lease lost.  Real daemons, real SSH, the real eng
   5. afterwards: every client has exactly the address it had (inside its namespace); the
      lease file still holds every client's lease; a forced renew (SIGUSR1 to each udhcpc)
      gets the same address; every name resolves the same forward and reverse through
-     BIND; `uniform verify` is clean (exit 0) and so is `verify --adopt`
+     BIND; `uniform verify` is clean (exit 0) and so is `verify --adopt`; a preview has
+     nothing left to do
 
 Needs root, namespaces and BIND's named: skipped without them, failed when
 UNIFORM_REQUIRE_LAB=1 (CI).  docs/lab.md, "Adopting hand-configured hosts".
@@ -341,6 +342,7 @@ def test_adopt_hand_configured_hosts(lab: L.Lab, tmp_path: Path) -> None:
         assert {h["status"] for h in json.loads(clean.stdout)["hosts"]} == {"clean"}
         again = adopt_check(lab, "-q")
         assert again.returncode == 0, again.stdout
+        eng.run("preview", "--expect-no-changes")  # the adopted stack is settled: nothing left to do
         print(f"adopt lab: up {up_seconds:.1f}s, whole test {time.monotonic() - t0:.1f}s")
     finally:
         for p in clients.values():  # the udhcpc processes this test started, by their pid
