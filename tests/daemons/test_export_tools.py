@@ -6,7 +6,7 @@ config and known_hosts.  A missing tool skips, or fails with UNIFORM_REQUIRE_DAE
 Each runs on the checkout's stacks and on an inventory of awkward names: machine names YAML
 1.1 reads as booleans, nulls and numbers (``no``, ``null``, ``1e5``, ``0x1f``), tags with the
 characters Ansible patterns treat as operators (``web:prod``, ``a=b/c+d``), a customer name
-with a space.
+with a space, an IPv6-only machine.
 """
 
 from __future__ import annotations
@@ -46,6 +46,14 @@ def awkward() -> Inventory:
             tags=tags.get(m.name, m.tags),
             hypervisor=rename.get(m.hypervisor, m.hypervisor) if m.hypervisor else None,
         )
+        if m.name == "web2":  # IPv6 only: a bracketed target, an IPv6 ansible_host and HostName
+            nics = tuple(
+                dataclasses.replace(
+                    n, attachments=tuple(dataclasses.replace(a, ipv4=None) for a in n.attachments)
+                )
+                for n in new.nics
+            )
+            new = dataclasses.replace(new, nics=nics)
         machines[new.name] = new
     keys = tuple((rename.get(n, n), k) for n, k in inv.customer.ssh.host_keys)
     cust = dataclasses.replace(
@@ -111,6 +119,7 @@ def test_ansible_inventory_lists_hosts_groups_and_addresses(name: str, tmp_path:
     for hv in {m.hypervisor for m in ms if m.hypervisor}:
         assert hosts(ansible.group_name("hypervisor", str(hv))) == {v.name for v in ms if v.hypervisor == hv}
     if name == "awkward":  # the names YAML 1.1 would have turned into false, None, 100000.0, 31
+        assert ":" in hostvars["null"]["ansible_host"]
         assert {"no", "null", "1e5", "0x1f", "on"} <= set(hostvars)
         assert hosts("tag_web_prod") == {"no", "null"} and hosts("tag_a_b_c_d") == {"null"}
         assert hosts("customer_a_b") == set(hostvars)
@@ -145,6 +154,8 @@ def test_prometheus_file_sd_passes_promtool(name: str, tmp_path: Path) -> None:
     inv = INVENTORIES[name]
     text = prometheus.render(inv, select(inv, "prometheus", ALL), ports=[9100, 9256])
     check_file_sd_shape(json.loads(text))
+    if name == "awkward":
+        assert any(t.startswith("[fd00:10::") for g in json.loads(text) for t in g["targets"])
     rc, out = promtool_check(tmp_path, text)
     assert rc == 0 and "SUCCESS" in out, out
 

@@ -388,6 +388,28 @@ def test_hostile_values_are_refused_or_read_back_exactly(
     check_all(inv, select(inv, "csv"))  # every state
 
 
+#: the fields written into an ssh_config line, and the values that would split or end it
+SSH_WORD_FIELDS = [
+    "customer.yaml:domain",
+    "customer.yaml:ssh.user",
+    "customer.yaml:networks.lan.domain",
+    "db1:name",
+]
+SSH_BREAKERS = ["space", "newline", "trailing_newline", "cr", "comment", "dquote", "squote", "nul", "u2028"]
+
+
+@pytest.mark.parametrize("value", SSH_BREAKERS)
+@pytest.mark.parametrize("fid", SSH_WORD_FIELDS)
+def test_validation_refuses_what_would_break_an_ssh_config_line(fid: str, value: str, tmp_path: Path) -> None:
+    """The proof that the ssh export never meets such a value from a customer's files."""
+    (_, file, path) = next(f for f in hostile.FIELDS if f[0] == fid)
+    doc = hostile.base()
+    bad = hostile.VALUES[value](hostile.get(doc, file, path))
+    root = hostile.write(hostile.mutated(doc, file, path, bad), tmp_path / "acme")
+    with pytest.raises(InventoryError):
+        load(root, known_roles=ROLE_NAMES)
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
