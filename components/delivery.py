@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any, NotRequired, TypedDict, cast
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from connectors import local, ssh
 from connectors.target import LocalTarget, SshTarget, Target, endpoint
+
+from .placement import move_problem
 
 SSH_TIMEOUT = 15  # seconds to connect; every wait in delivery is bounded
 COMMAND_TIMEOUT = 300
@@ -62,12 +64,23 @@ class FileRecord(RecordedFile):
     content: str
 
 
+class PlacementRecord(TypedDict):
+    """Where a VM is defined, carried by its base files (see FilesProvider.check)."""
+
+    vm: str
+    hypervisor: str
+    move: list[str] | None  # [to, "fresh"|"copied"]: the machine file acknowledges this move
+
+
 class FilesInputs(TypedDict):
     group: str  # base, dhcp, dns, hypervisor
     target: Target
     files: dict[str, FileRecord]
     reload: list[str]  # the group's reload commands, in order
     private_key: str | None
+    # a VM defined on its hypervisor (base group only); absent in states recorded before
+    # the Placement resource was folded in here (docs/scale.md)
+    placement: NotRequired[PlacementRecord | None]
 
 
 class FilesOutputs(TypedDict):
@@ -78,6 +91,7 @@ class FilesOutputs(TypedDict):
     files: dict[str, RecordedFile]
     reload: list[str]
     private_key: str | None
+    placement: NotRequired[PlacementRecord | None]
 
 
 class DeliveryError(Exception):
@@ -217,7 +231,33 @@ class FilesProvider(ResourceProvider):
 
     The engine hands plain dicts (the SDK's signatures); each method reads them as
     FilesInputs (news) or FilesOutputs (olds, the recorded outputs).
+
+    A VM's base files also record where the VM is defined (``placement``): only the
+    deployed state knows where it ran, so ``check`` -- which sees the recorded inputs
+    (olds) and the new ones -- fails the preview, and so the update, of a move the
+    machine file does not acknowledge (components/placement.py ``move_problem``,
+    docs/inventory.md "Moving a VM").  This was a resource of its own per VM
+    (``<vm>-placement``); carried here it costs no registration, Check or Diff.
     """
+
+    # The pickled provider is a reference to this class (55 bytes, no state, no secret):
+    # stored in the clear it costs no encryption per resource, and 160 fewer bytes of
+    # ciphertext in inputs and outputs each (docs/scale.md).
+    serialize_as_secret_always = False
+
+    def check(self, _olds: dict[str, Any], _news: dict[str, Any]) -> CheckResult:
+        new = cast(FilesInputs, _news).get("placement")
+        old = cast(FilesInputs, _olds or {}).get("placement")
+        why = None
+        if new:
+            move = new.get("move")
+            why = move_problem(
+                str(new["vm"]),
+                str(old["hypervisor"]) if old else None,
+                str(new["hypervisor"]),
+                (str(move[0]), str(move[1])) if move else None,
+            )
+        return CheckResult(_news, [CheckFailure("placement", why)] if why else [])
 
     def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
         olds, news = cast(FilesOutputs, _olds), cast(FilesInputs, _news)
@@ -225,6 +265,15 @@ class FilesProvider(ResourceProvider):
         # not its content (see _outputs): compare by hash.
         write, remove = _changed(olds.get("files") or {}, news.get("files") or {})
         changes = bool(write or remove) or (olds.get("reload") or []) != (news.get("reload") or [])
+        # A changed placement (an acknowledged move) is an update that writes nothing and
+        # shows the move in the preview.  Outputs recorded before the fold have none: that
+        # alone is no change (the engine records the new inputs, which check reads, on an
+        # unchanged step), but an acknowledged move still shows.
+        placement = news.get("placement")
+        if "placement" in olds:
+            changes = changes or olds.get("placement") != placement
+        elif placement and placement.get("move"):
+            changes = True
         # A new target (another host, port or directory) means delivering afresh
         # there and cleaning up the old one: a replacement.
         replaces = ["target"] if olds.get("target") != news.get("target") else []
@@ -305,6 +354,7 @@ class Files(pulumi.dynamic.Resource, module="uniform", name="Files"):
         files: Mapping[str, FileRecord],
         reload: list[str],
         private_key: pulumi.Input[str] | None = None,
+        placement: PlacementRecord | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -314,6 +364,9 @@ class Files(pulumi.dynamic.Resource, module="uniform", name="Files"):
             "reload": reload,
             "private_key": private_key,
         }
+        if placement is not None:
+            # only then: every other delivery resource keeps its recorded inputs exactly
+            props["placement"] = placement
         opts = pulumi.ResourceOptions.merge(
             opts,
             pulumi.ResourceOptions(

@@ -1,14 +1,16 @@
 """The Machine component: one class for hardware and VMs alike.
 
-Resources per machine (documented in README "Resources per machine"):
+Resources per machine (README "What each machine gets, as resources"; docs/scale.md):
   * the ``uniform:machine:Machine`` component itself;
   * ``<name>-base``: its own files (hostname, hosts, networkd, keys), when its
     lifecycle state is delivered;
   * one service component per role (payloads/roles/: its type token, e.g.
     ``uniform:services:DhcpServer``, comes from the role), each with one
     ``<name>-<role>-files`` child.  Names come from payloads.roles.resource_name.
-  * ``<name>-placement`` for a VM defined on its hypervisor (components/placement.py).
-A plain machine is two resources (a defined VM three); a DHCP+DNS server is six.
+  * where a VM defined on its hypervisor runs is recorded in its ``<name>-base`` (checked
+    by FilesProvider.check); only a VM whose own files wait for its host key (ssh,
+    staged) has a ``<name>-placement`` resource instead (components/placement.py).
+A plain machine is two resources, a VM too; a DHCP+DNS server is six.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from inventory.lifecycle import ON_HYPERVISOR
 from inventory.model import Machine as MachineModel
 from payloads.roles import BASE, ROLES, component_name, resource_name
 
-from .delivery import FileRecord, Files
+from .delivery import FileRecord, Files, PlacementRecord
 from .placement import Placement
 from .services import Service, ServiceArgs
 
@@ -56,6 +58,11 @@ class Machine(pulumi.ComponentResource):
         # its files come and go with roles and states.
         child = pulumi.ResourceOptions(parent=self, protect=False)
 
+        # A VM defined on its hypervisor records where: moving it elsewhere is checked
+        # against that record by the engine (FilesProvider.check, components/placement.py).
+        placement: PlacementRecord | None = None
+        if m.is_vm and m.hypervisor is not None and m.state in ON_HYPERVISOR:
+            placement = {"vm": m.name, "hypervisor": m.hypervisor, "move": list(m.move) if m.move else None}
         if args.target is not None and BASE.name in args.groups:
             base = args.groups[BASE.name]
             Files(
@@ -65,8 +72,13 @@ class Machine(pulumi.ComponentResource):
                 files=base.files,
                 reload=base.reload,
                 private_key=args.private_key,
+                placement=placement,
                 opts=child,
             )
+        elif placement is not None:
+            # no base files yet (their host key is not recorded): a resource of its own
+            hv = placement["hypervisor"]
+            Placement(f"{name}-placement", vm=m.name, hypervisor=hv, move=m.move, opts=child)
         # Each role's files are their own resource, so a DHCP change shows in
         # review as "dhcp changed on ns1", not as a change to the whole host.
         for role in ROLES:
@@ -84,11 +96,6 @@ class Machine(pulumi.ComponentResource):
                     opts=child,
                 )
 
-        # A VM defined on its hypervisor records where: moving it elsewhere is checked
-        # against that record by the engine (components/placement.py).
-        if m.is_vm and m.hypervisor is not None and m.state in ON_HYPERVISOR:
-            Placement(f"{name}-placement", vm=m.name, hypervisor=m.hypervisor, move=m.move, opts=child)
-
         # Plain values, not apply(): preview shows exactly what up will record.
         addrs = [a for nic in m.nics for a in nic.attachments]
         outputs = {
@@ -100,8 +107,9 @@ class Machine(pulumi.ComponentResource):
             "ipv6": [a.ipv6 for a in addrs if a.ipv6],
             "hypervisor": m.hypervisor,
         }
-        for key, value in outputs.items():
-            setattr(self, key, pulumi.Output.from_input(value))
+        # Only fqdn is read back (the stack's export): an Output per value costs the SDK a
+        # deep walk and a task each, per machine (docs/scale.md); the state keeps them all.
+        self.fqdn = pulumi.Output.from_input(args.fqdn)
         self.register_outputs(outputs)
 
 

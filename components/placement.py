@@ -36,6 +36,8 @@ def move_problem(vm: str, old: str | None, new: str, move: tuple[str, str] | Non
 class PlacementProvider(ResourceProvider):
     """No effect on any host: it records where the VM is defined, and guards moves."""
 
+    serialize_as_secret_always = False  # a reference to this class, no secret (see FilesProvider)
+
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         move = news.get("move")
         why = move_problem(

@@ -140,3 +140,101 @@ def test_each_delivered_file_names_its_reload():
                 f = payload.file(path)
                 assert entry["reload"] == (payloads.RELOAD_COMMANDS[f.reload] if f.reload else ""), path
                 assert not entry["reload"] or entry["reload"] in fg.reload
+
+
+def test_a_defined_vm_s_placement_rides_in_its_base_files():
+    """One resource fewer per VM (docs/scale.md): the base files carry what Placement did."""
+    _build()
+    names = by_name()
+    vms = [m for m in INV.machines.values() if m.is_vm and m.state in inventory.lifecycle.ON_HYPERVISOR]
+    assert vms
+    for m in vms:
+        assert f"{m.name}-placement" not in names, m.name
+        placement = names[f"{m.name}-base"].inputs["placement"]
+        # (the mocks drop the None of an unacknowledged move)
+        assert placement == {"vm": m.name, "hypervisor": m.hypervisor}
+    # every other delivery resource has no placement input at all (its state is unchanged)
+    others = [
+        r for r in MOCKS.resources if "files" in r.inputs and r.name not in {f"{m.name}-base" for m in vms}
+    ]
+    assert others and not any("placement" in r.inputs for r in others)
+
+
+def test_a_vm_awaiting_its_host_key_keeps_a_placement_resource():
+    """ssh, staged, no host key: no base files yet, so its placement is a resource of its own."""
+    import dataclasses
+
+    web = next(m for m in INV.machines.values() if m.is_vm and m.state.value == "active")
+    staged = dataclasses.replace(web, state=inventory.lifecycle.State.STAGED)
+    others = {n: m for n, m in INV.machines.items() if n != web.name}
+    keys = tuple((n, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGRlbW8") for n in others)
+    inv = dataclasses.replace(
+        INV,
+        customer=dataclasses.replace(
+            INV.customer,
+            delivery=dataclasses.replace(INV.customer.delivery, mode="ssh"),
+            ssh=dataclasses.replace(INV.customer.ssh, host_keys=keys),
+        ),
+        machines={**others, web.name: staged},
+    )
+
+    @pulumi.runtime.test
+    def build_it():
+        return pulumi.Output.all(*[m.fqdn for m in build(inv, StackSettings()).values()])
+
+    build_it()
+    names = by_name()
+    assert f"{web.name}-base" not in names
+    assert names[f"{web.name}-placement"].typ == "pulumi-python:dynamic/uniform:Placement"
+    assert names[f"{web.name}-placement"].inputs["hypervisor"] == web.hypervisor
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "refused"),
+    [
+        (None, ("hv1", None), False),  # created, or recorded before the fold: nothing to compare
+        (("hv1", None), ("hv1", None), False),
+        (("hv1", None), ("hv2", None), True),  # a hand edit
+        (("hv1", None), ("hv2", ["hv2", "copied"]), False),  # uniform machine move --disk-copied
+        (("hv1", None), ("hv2", ["hv3", "fresh"]), True),  # acknowledges another move
+        (("hv2", ["hv2", "copied"]), ("hv2", ["hv2", "copied"]), False),
+    ],
+)
+def test_files_check_refuses_an_unacknowledged_move(old, new, refused):
+    from components.delivery import FilesProvider
+
+    def props(p):
+        return {"group": "base", "files": {}} | (
+            {"placement": {"vm": "web1", "hypervisor": p[0], "move": p[1]}} if p else {}
+        )
+
+    result = FilesProvider().check(props(old), props(new))
+    assert bool(result.failures) == refused
+    if refused:
+        assert result.failures[0].property == "placement"
+        assert "web1 would move from hypervisor hv1" in result.failures[0].reason
+    assert result.inputs == props(new)
+
+
+@pytest.mark.parametrize(
+    ("olds", "news", "changes"),
+    [
+        ({}, {"vm": "w", "hypervisor": "hv1", "move": None}, False),  # outputs recorded before the fold
+        ({}, {"vm": "w", "hypervisor": "hv2", "move": ["hv2", "copied"]}, True),  # ... and a move shows
+        (
+            {"placement": {"vm": "w", "hypervisor": "hv1", "move": None}},
+            {"vm": "w", "hypervisor": "hv1", "move": None},
+            False,
+        ),
+        (
+            {"placement": {"vm": "w", "hypervisor": "hv1", "move": None}},
+            {"vm": "w", "hypervisor": "hv2", "move": ["hv2", "copied"]},
+            True,
+        ),
+    ],
+)
+def test_files_diff_shows_a_placement_change(olds, news, changes):
+    from components.delivery import FilesProvider
+
+    base = {"group": "base", "target": {"mode": "local", "root": "out/w"}, "files": {}, "reload": []}
+    assert FilesProvider().diff("id", base | olds, base | {"placement": news}).changes == changes

@@ -35,9 +35,12 @@ OLD_PROGRAM = textwrap.dedent(
 
 
     class Files(pulumi.dynamic.Resource):
-        def __init__(self, name, *, group, target, files, reload, private_key=None, opts=None):
+        def __init__(self, name, *, group, target, files, reload, private_key=None, placement=None,
+                     opts=None):
             props = {"group": group, "target": target, "files": dict(files), "reload": reload,
                      "private_key": private_key}
+            if placement is not None:
+                props["placement"] = placement
             opts = pulumi.ResourceOptions.merge(
                 opts, pulumi.ResourceOptions(additional_secret_outputs=["private_key"])
             )

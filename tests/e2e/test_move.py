@@ -1,7 +1,8 @@
 """Moving a VM between hypervisors never silently loses its disks (real engine, slow).
 
-The deployed state knows where a VM is defined; the Placement resource's check refuses a
-move that the machine file does not acknowledge (components/placement.py).
+The deployed state knows where a VM is defined (its base files record it); the delivery
+provider's check refuses a move that the machine file does not acknowledge
+(components/delivery.py FilesProvider.check, components/placement.py move_problem).
 """
 
 from __future__ import annotations
@@ -74,9 +75,9 @@ def test_an_acknowledged_move_goes_through_and_says_so(deployed) -> None:
     )
     assert inventory.load(inv_dir).machines["web1"].move == ("hv2", "copied")
     preview = eng.preview_json()
-    placement = next(s for s in preview["steps"] if s["urn"].endswith("uniform:Placement::web1-placement"))
-    assert placement["op"] == "update"
-    assert placement["newState"]["inputs"]["move"] == ["hv2", "copied"]  # the preview says how
+    base = next(s for s in preview["steps"] if s["urn"].endswith("uniform:Files::web1-base"))
+    assert base["op"] == "update"
+    assert base["newState"]["inputs"]["placement"]["move"] == ["hv2", "copied"]  # the preview says how
     eng.run("up", "--yes")
     out = proj / "out" / "e2e"
     assert (out / "hv2" / "etc/uniform/libvirt/web1.xml").is_file()
@@ -86,5 +87,6 @@ def test_an_acknowledged_move_goes_through_and_says_so(deployed) -> None:
     assert "[ -e " in disks and "|| qemu-img create" in disks
     eng.run("preview", "--expect-no-changes")
     state = json.loads(eng.run("stack", "export").stdout)["deployment"]["resources"]
-    rec = next(r for r in state if r["urn"].endswith("::web1-placement"))
-    assert rec["outputs"]["hypervisor"] == "hv2"
+    rec = next(r for r in state if r["urn"].endswith("::web1-base"))
+    assert rec["outputs"]["placement"]["hypervisor"] == "hv2"
+    assert not [r for r in state if r["type"].endswith("uniform:Placement")]
