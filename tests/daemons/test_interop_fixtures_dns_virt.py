@@ -10,13 +10,13 @@ reads the same records from them as interop.parse.bind does.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
 import subprocess
 from pathlib import Path
 
+import netaddr
 import pytest
 
 from interop.parse import bind
@@ -60,7 +60,7 @@ def _named_reverse(owner: str) -> str | None:
         return ".".join(reversed(labels)) if len(labels) == 4 else None
     if owner.endswith(".ip6.arpa"):
         labels = owner.removesuffix(".ip6.arpa").split(".")
-        return str(ipaddress.IPv6Address(int("".join(reversed(labels)), 16))) if len(labels) == 32 else None
+        return str(netaddr.IPAddress(int("".join(reversed(labels)), 16), 6)) if len(labels) == 32 else None
     return None
 
 

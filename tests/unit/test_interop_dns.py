@@ -10,10 +10,14 @@ The last test parses uniform's own rendered BIND zones back to the inventory.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import netaddr
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import inventory
 from connectors.local import write_tree
@@ -143,3 +147,72 @@ def test_uniform_rendered_zones_parse_back(stack: str, tmp_path: Path) -> None:
         site = bind.parse_named(conf, root=tmp_path / server.name)
         got = {(r.type, r.name, r.value) for r in site.records}
         assert got == forward | reverse
+
+
+# -- property: any spelling the master-file format allows gives the same records -------------
+
+_SEP = st.sampled_from([" ", "\t", "  ", " \t "])
+
+
+@st.composite
+def _zone(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A zone written in randomly chosen, equally valid spellings; the records it must give."""
+    lines = ["$ORIGIN Example.COM.", "@ IN SOA ns1 hostmaster ( 1 ; serial", "  2 3 4 5 )", "  IN NS ns1"]
+    expected: list[str] = []
+    owner = "example.com"
+    for _ in range(draw(st.integers(1, 25))):
+        label = draw(st.from_regex(r"[a-zA-Z][a-zA-Z0-9-]{0,6}", fullmatch=True))
+        name = f"{label}.example.com".lower()
+        if name == owner and draw(st.booleans()):
+            head = draw(_SEP)  # the blank owner: the previous one again
+        else:
+            head = draw(st.sampled_from([label, f"{label}.example.com.", f"{label}.EXAMPLE.com."]))
+            owner = name
+        ttl = draw(st.sampled_from(["", "300", "1h30m", "2D"]))
+        cls = draw(st.sampled_from(["", "IN", "in"]))
+        middle = [ttl, cls] if draw(st.booleans()) else [cls, ttl]
+        kind = draw(st.sampled_from(["A", "AAAA", "TXT", "MX"]))
+        if kind == "A":
+            n = draw(st.integers(0, 2**32 - 1))
+            value = ".".join(str((n >> s) & 255) for s in (24, 16, 8, 0))
+            expected.append(f"{len(lines) + 1} A {owner} {value}")
+            rdata = value
+        elif kind == "AAAA":
+            n = draw(st.integers(0, 2**128 - 1))
+            full = ":".join(f"{(n >> s) & 0xFFFF:x}" for s in range(112, -1, -16))
+            value = str(netaddr.IPAddress(n, 6))  # the project's normal form (records.py)
+            expected.append(f"{len(lines) + 1} AAAA {owner} {value}")
+            rdata = draw(st.sampled_from([full, full.upper(), value]))
+        elif kind == "TXT":
+            rdata = '"a; b" "(c)"'
+        else:
+            rdata = "10 mail"
+        rtype = draw(st.sampled_from([kind, kind.lower()]))
+        sep = draw(_SEP)
+        fields = (
+            sep.join([head, *[m for m in middle if m], rtype])
+            if head.strip()
+            else head + sep.join([*[m for m in middle if m], rtype])
+        )
+        form = draw(st.sampled_from(["plain", "parens", "split"]))
+        comment = draw(st.sampled_from(["", " ; a comment", ';"quoted" ; ( )']))
+        if form == "plain":
+            lines.append(f"{fields}{sep}{rdata}{comment}")
+        elif form == "parens":
+            lines.append(f"{fields}{sep}( {rdata} ){comment}")
+        else:  # the data on the next line, inside parentheses
+            lines += [f"{fields} ({comment}", f"{sep}{rdata}", ")"]
+        if draw(st.booleans()):
+            lines.append(draw(st.sampled_from(["", "; only a comment", "   "])))
+    return "\n".join(lines) + "\n", expected
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_zone())
+def test_any_spelling_gives_the_same_records(zone: tuple[str, list[str]]) -> None:
+    text, expected = zone
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "zone"
+        path.write_text(text)
+        site = bind.parse(path)
+    assert [f"{r.source.line} {r.type} {r.name} {r.value}" for r in site.records] == expected, text
