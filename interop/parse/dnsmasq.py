@@ -186,7 +186,7 @@ def _conf_dir(st: _State, src: Source, arg: str) -> None:
         st.problems.append((src, f"cannot access directory {directory}: {e.strerror}"))
         return
     picked = []
-    for n in names:
+    for n in names:  # (listdir worked, so the names are short enough for is_file)
         if not n or n.endswith("~") or n.startswith(".") or (n.startswith("#") and n.endswith("#")):
             continue
         if match and not any(len(n) > len(s) and n.endswith(s) for s in match):
@@ -201,7 +201,11 @@ def _conf_dir(st: _State, src: Source, arg: str) -> None:
 
 def _hostsfile(st: _State, src: Source, arg: str) -> None:
     path = st.files.resolve(arg)
-    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    try:
+        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    except OSError as e:
+        st.problems.append((src, f"cannot read {arg}: {e.strerror or e}"))
+        return
     for p in files:
         text = Files.read(p, src, st.problems)
         if text is not None:

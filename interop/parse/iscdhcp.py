@@ -26,6 +26,7 @@ classes, pools' allow/deny lists, ``if`` blocks, failover, keys, zones are skipp
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def parse(path: Path | str, *, base: Path | str | None = None, root: Path | str 
     """Read ``path`` and everything it includes; raise :class:`ParseError` with all problems."""
     st = _State(Files(base, root))
     with no_gc():
-        return _finish(st, _file(st, str(path), None, ()) or [])
+        return _finish(st, _nested(st, str(path), lambda: _file(st, str(path), None, ()) or []))
 
 
 def parse_text(
@@ -100,12 +101,24 @@ def parse_text(
     st = _State(Files(base, root))
     with no_gc():
         chain = ((Files.key(Path(file)), file),)
-        return _finish(st, _expand(st, _statements(st, text, file), chain))
+        return _finish(st, _nested(st, file, lambda: _expand(st, _statements(st, text, file), chain)))
+
+
+def _nested(st: _State, file: str, read: Callable[[], list[_Stmt]]) -> list[_Stmt]:
+    """``read()``, or nothing and a problem when blocks nest deeper than Python recurses."""
+    try:
+        return read()
+    except RecursionError:
+        st.problems.append((Source(file, 1), "blocks nested too deeply"))
+        return []
 
 
 def _finish(st: _State, stmts: list[_Stmt]) -> Site:
     subnets: list[tuple[Subnet, list[tuple[netaddr.IPAddress, netaddr.IPAddress]]]] = []
-    _walk(st, stmts, _Scope(), subnets)
+    try:
+        _walk(st, stmts, _Scope(), subnets)
+    except RecursionError:
+        st.problems.append((stmts[0].src if stmts else Source("?", 1), "blocks nested too deeply"))
     for sub, ranges in subnets:
         net = netaddr.IPNetwork(sub.prefix)
         ranges += [r for r in st.loose if r[0] in net]

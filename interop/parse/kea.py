@@ -40,7 +40,7 @@ _TOKEN = re.compile(
     r"(?P<ws>\s+)|(?P<c>(?:#|//)[^\n]*)|(?P<cc>/\*.*?\*/)|(?P<open>/\*)"  # blanks, comments
     r'|(?P<inc><\?\s*include\s*"(?P<file>[^"\n]+)"\s*\?>)|(?P<dir><\?)'  # include directive
     r'|(?P<s>"(?:[^"\\\n]|\\.)*")|(?P<p>[{}\[\]:,])'  # string, punctuation
-    r"|(?P<v>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null)",  # number, literal
+    r"|(?P<v>-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null)",  # number (Kea: no 00), literal
     re.DOTALL,
 )
 _V4 = {"routers": "router", "3": "router", "domain-name-servers": "dns", "6": "dns"}
@@ -103,6 +103,8 @@ def _finish(st: _State, toks: list[_Tok] | None, file: str) -> Site:
             _config(st, top, Source(file, 1))
         except _Syntax as e:
             st.problems.append((e.src, e.msg))
+        except RecursionError:
+            st.problems.append((Source(file, 1), "nested too deeply"))
     if st.problems:
         raise ParseError(st.problems)
     return st.site

@@ -14,6 +14,8 @@ import functools
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from interop.parse import ParseError, dnsmasq, iscdhcp, kea
 from interop.records import Source
@@ -91,3 +93,37 @@ def test_include_resolves_under_root_or_base(
     assert [(r.source, r.mac, r.ipv4) for r in got] == [
         (Source(str(site / "etc/conf.d/inc"), 1), "52:54:00:00:00:01", "10.0.0.1")
     ]
+
+
+# Pieces of each format, glued at random: any text gives a Site or a ParseError (file:line
+# problems), never another exception (a traceback in front of the operator).
+_GLUE = [",", ",", " ", "\n", '"', "#", "\\", "/"]
+PIECES = {
+    "dnsmasq": _GLUE
+    + """dhcp-host= dhcp-range= dhcp-option= domain= host-record= conf-dir= dhcp-hostsfile= 52:54:00:aa:bb:cc
+    1.2.3.4 1.2.3.0 255.255.255.0 [fd00::1] [::5/126] fd00:: :: set:a tag:a id:01:02 * - option:router
+    option6:dns-server 3 6 static ra-only constructor:eth0 64 12h infinite ignore x 06-""".split(),
+    "iscdhcp": _GLUE
+    + [
+        w + " "
+        for w in "host subnet subnet6 netmask range range6 pool shared-network group include x".split()
+    ]
+    + """{ } ; hardware ethernet fixed-address fixed-address6 option routers host-name 1.2.3.4 1.2.3.0
+    255.255.255.0 fd00::/64 fd00::1 52:54:00:aa:bb:cc deny booting temporary""".split(),
+    "kea": _GLUE
+    + [f'"{w}"' for w in "Dhcp4 Dhcp6 subnet4 subnet6 subnet pools pool reservations hw-address".split()]
+    + [f'"{w}"' for w in "ip-address ip-addresses option-data name data code routers dns-servers".split()]
+    + [f'"{w}"' for w in "shared-networks 1.2.3.0/24 fd00::/64 52:54:00:aa:bb:cc 1.2.3.4".split()]
+    + ['"1.2.3.4 - 1.2.3.9"', *"{ } [ ] : 3 00 null // /* */ <?".split()],
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(PIECES))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_text_parses_or_names_its_problems(fmt: str, data: st.DataObject, tmp_path: Path) -> None:
+    text = "".join(data.draw(st.lists(st.sampled_from(PIECES[fmt]), max_size=40)))
+    try:
+        TEXT_PARSERS[fmt](text, "f", base=tmp_path)
+    except ParseError as e:
+        assert e.problems and all(isinstance(src, Source) and msg for src, msg in e.problems)
