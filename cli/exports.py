@@ -38,7 +38,8 @@ EXPORTS: tuple[tuple[str, str, str], ...] = (
         "an Ansible YAML inventory: groups by role, tag, kind, hypervisor, state; ansible_host set",
         "  uniform export ansible -C acme -o inventory/acme.yml\n"
         "  ansible-inventory -i inventory/acme.yml --graph\n"
-        "  uniform export ansible -C acme --state all | ansible-inventory -i /dev/stdin --list\n",
+        "  uniform export ansible -C acme --state all | ansible-inventory -i /dev/stdin --list\n"
+        "  uniform export ansible -C acme --known-hosts inventory/acme.known_hosts -o inventory/acme.yml\n",
     ),
     (
         "prometheus",
@@ -109,6 +110,13 @@ def add_export_arguments(p: argparse.ArgumentParser, fmt: str) -> None:
     p.add_argument(
         "--network", action="append", default=[], help="machines attached to this network (repeatable)"
     )
+    if fmt == "ansible":
+        p.add_argument(
+            "--known-hosts",
+            metavar="FILE",
+            help="write the pinned host keys to FILE and make each host's ssh check them there "
+            "(ansible_ssh_common_args)",
+        )
     if fmt in ("ansible", "ssh"):
         p.add_argument("--user", help="the ssh user (default: customer.yaml ssh.user)")
         p.add_argument("--port", type=int, help="the ssh port (default: customer.yaml ssh.port)")
@@ -177,7 +185,11 @@ def _render(
 ) -> list[tuple[Path | None, str]]:
     out = None if args.output in (None, "-") else Path(args.output)
     if fmt == "ansible":
-        return [(out, ansible.render(inv, ms, user=args.user, port=args.port))]
+        if args.known_hosts is None:
+            return [(out, ansible.render(inv, ms, user=args.user, port=args.port))]
+        kh = Path(args.known_hosts)  # written first: the inventory never names a missing file
+        text = ansible.render(inv, ms, user=args.user, port=args.port, known_hosts_file=os.path.abspath(kh))
+        return [(kh, ssh_config.known_hosts(inv, ms)), (out, text)]
     if fmt == "prometheus":
         return [(out, prometheus.render(inv, ms, ports=args.port or prometheus.DEFAULT_PORTS))]
     if fmt == "csv":
@@ -208,7 +220,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             sys.stdout.write(text)
         else:
             _write(where, text)
-    written = ", ".join(str(w) for w, _ in results if w is not None) or "stdout"
+    written = ", ".join(str(w) if w is not None else "stdout" for w, _ in results)
     print(
         f"{inv.customer.name}: {fmt}: {len(ms)} of {len(inv.machines)} machines -> {written}", file=sys.stderr
     )

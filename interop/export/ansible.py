@@ -10,6 +10,8 @@ each listing its hosts without variables:
   IPv4, else the first IPv6), ``ansible_user`` / ``ansible_port`` the customer's ``ssh`` settings
   (or the overrides given); they are set per host, not in ``all.vars``, because Ansible merges
   ``all`` of several inventory sources and the last customer's ``vars`` would win for every host;
+* with a known_hosts file (the ssh export's), ``ansible_ssh_common_args`` per host makes
+  Ansible's ssh check the machine's pinned key there (``pinned_args``);
 * the rest of what uniform knows is in ``uniform_*`` variables (``uniform_fqdn``, ``uniform_macs``,
   ``uniform_ipv4`` ...): prefixed so that no role's or play's variable of the same name is shadowed.
 
@@ -19,14 +21,16 @@ Everything is sorted, so the same inventory always gives the same file.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 
 from inventory.model import Inventory, Machine
 
+from . import ssh_config
 from .common import ExportError, addresses, macs, networks
 from .yamltext import scalar
 
-__all__ = ["group_name", "groups", "render"]
+__all__ = ["group_name", "groups", "pinned_args", "render"]
 
 #: Ansible group names must be valid Python identifiers (letters, digits, '_', not starting with
 #: a digit): Ansible warns about any other name ("Invalid characters were found in group names")
@@ -83,10 +87,24 @@ def _list(values: Sequence[str]) -> str:
     return "[" + ", ".join(scalar(v) for v in values) + "]"
 
 
-def _hostvars(inv: Inventory, m: Machine, user: str | None, port: int | None) -> list[tuple[str, str]]:
+def pinned_args(inv: Inventory, m: Machine, known_hosts_file: str) -> str:
+    """``ansible_ssh_common_args`` that make Ansible's ssh check ``m``'s pinned key, as the ssh
+    export's config block does: Ansible connects to the address, which no ``Host`` block of a
+    name matches, so the options travel with the host.  Ansible splits the value like a shell
+    (shlex), ssh reads each ``-o`` like a config line: the path is quoted for both."""
+    fqdn = ssh_config.word(f"{m.name}: fqdn", inv.fqdn(m))
+    path = shlex.quote(f"UserKnownHostsFile={ssh_config.known_hosts_path(known_hosts_file)}")
+    return f"-o HostKeyAlias={fqdn} -o {path} -o StrictHostKeyChecking=yes"
+
+
+def _hostvars(
+    inv: Inventory, m: Machine, user: str | None, port: int | None, known_hosts_file: str | None
+) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if m.ssh_address is not None:
         out.append(("ansible_host", scalar(m.ssh_address)))
+        if known_hosts_file is not None:
+            out.append(("ansible_ssh_common_args", scalar(pinned_args(inv, m, known_hosts_file))))
     out += [
         ("ansible_user", scalar(user or inv.customer.ssh.user)),
         ("ansible_port", str(port or inv.customer.ssh.port)),
@@ -113,9 +131,15 @@ def _hostvars(inv: Inventory, m: Machine, user: str | None, port: int | None) ->
 
 
 def render(
-    inv: Inventory, machines: Sequence[Machine], *, user: str | None = None, port: int | None = None
+    inv: Inventory,
+    machines: Sequence[Machine],
+    *,
+    user: str | None = None,
+    port: int | None = None,
+    known_hosts_file: str | None = None,
 ) -> str:
-    """The YAML inventory of ``machines`` (of ``inv``); ``user``/``port`` override ``ssh``'s."""
+    """The YAML inventory of ``machines`` (of ``inv``); ``user``/``port`` override ``ssh``'s; with
+    ``known_hosts_file`` (``ssh_config.known_hosts``' output) each host's ssh checks its pinned key."""
     lines = [
         f"# Ansible inventory of customer {scalar(inv.customer.name)}, written by `uniform export ansible`:",
         f"# {len(machines)} machines; groups role_*, tag_*, kind_*, hypervisor_* (its VMs), state_*.",
@@ -126,7 +150,7 @@ def render(
         lines.append("  hosts:")
     for m in machines:
         lines.append(f"    {scalar(m.name)}:")
-        lines += [f"      {k}: {v}" for k, v in _hostvars(inv, m, user, port)]
+        lines += [f"      {k}: {v}" for k, v in _hostvars(inv, m, user, port, known_hosts_file)]
     grouped = groups(inv, machines)
     if grouped:
         lines.append("  children:")

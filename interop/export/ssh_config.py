@@ -33,14 +33,15 @@ from inventory.model import Inventory, Machine
 
 from .common import ExportError
 
-__all__ = ["known_hosts", "known_hosts_path", "render"]
+__all__ = ["known_hosts", "known_hosts_path", "render", "word"]
 
 #: one ssh_config argument needing no quotes: nothing that ends or quotes a word, starts a comment,
 #: is a Host pattern character (*?!,) or a %-token / ~ ssh would expand
 _WORD = re.compile(r"^[A-Za-z0-9_.:@+/-]+\Z")
 
 
-def _word(field: str, value: str) -> str:
+def word(field: str, value: str) -> str:
+    """``value``, checked to be one ssh_config word (ExportError naming ``field`` otherwise)."""
     if not _WORD.match(value):
         raise ExportError([f"ssh: {field} {value!r} is not one ssh_config word"])
     return value
@@ -69,7 +70,7 @@ def render(
 ) -> str:
     """The ssh_config of ``machines``, naming ``known_hosts_file`` (absolute, best) for their keys."""
     khf = known_hosts_path(known_hosts_file)
-    user = _word("ssh.user", user or inv.customer.ssh.user)
+    user = word("ssh.user", user or inv.customer.ssh.user)
     port = port or inv.customer.ssh.port
     lines = [
         "# OpenSSH client configuration, written by `uniform export ssh`",
@@ -77,15 +78,15 @@ def render(
     ]
     for m in machines:
         if m.ssh_address is None:
-            lines += ["", f"# {_word('name', m.name)}: no address, no block"]
+            lines += ["", f"# {word('name', m.name)}: no address, no block"]
             continue
-        fqdn = _word(f"{m.name}: fqdn", inv.fqdn(m))
+        fqdn = word(f"{m.name}: fqdn", inv.fqdn(m))
         lines.append("")
         if _key(inv, m) is None:
             lines.append(f"# no pinned host key: ssh refuses {m.name} until ssh.host_keys.{m.name} is set")
         lines += [
-            f"Host {_word('name', m.name)} {fqdn}",
-            f"    HostName {_word(f'{m.name}: address', m.ssh_address)}",
+            f"Host {word('name', m.name)} {fqdn}",
+            f"    HostName {word(f'{m.name}: address', m.ssh_address)}",
             f"    User {user}",
             f"    Port {int(port)}",
             f"    HostKeyAlias {fqdn}",
@@ -103,5 +104,5 @@ def known_hosts(inv: Inventory, machines: Sequence[Machine]) -> str:
         if key is not None and m.ssh_address is not None:
             if "\n" in key or "\r" in key:  # validation allows one OpenSSH public key line only
                 raise ExportError([f"ssh: the host key of {m.name} is not one line"])
-            lines.append(f"{_word(f'{m.name}: fqdn', inv.fqdn(m))} {key}")
+            lines.append(f"{word(f'{m.name}: fqdn', inv.fqdn(m))} {key}")
     return "".join(f"{line}\n" for line in lines)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,11 @@ def inventories() -> dict[str, Inventory]:
 INVENTORIES = inventories()
 
 
+def ssh_g(argv: list[str]) -> dict[str, str]:
+    """``ssh -G``'s resolved options (lower-case keyword -> value)."""
+    return dict(line.split(" ", 1) for line in run(*argv).splitlines() if " " in line)
+
+
 def ansible_inventory() -> str:
     path = Path(sys.executable).with_name("ansible-inventory")
     if path.is_file():
@@ -86,7 +92,10 @@ def test_ansible_inventory_lists_hosts_groups_and_addresses(name: str, tmp_path:
     inv = INVENTORIES[name]
     ms = select(inv, "ansible", ALL)
     f = tmp_path / "inventory.yml"
-    f.write_text(ansible.render(inv, ms))
+    kh = tmp_path / "with space" / "known_hosts"  # the pinned keys, checked by each host's ssh
+    kh.parent.mkdir()
+    kh.write_text(ssh_config.known_hosts(inv, ms))
+    f.write_text(ansible.render(inv, ms, known_hosts_file=str(kh)))
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),  # no ~/.ansible of the user's, nothing written there
@@ -105,6 +114,19 @@ def test_ansible_inventory_lists_hosts_groups_and_addresses(name: str, tmp_path:
         assert hv.get("ansible_host") == m.ssh_address
         assert (hv["ansible_user"], hv["ansible_port"]) == (inv.customer.ssh.user, inv.customer.ssh.port)
         assert hv["uniform_fqdn"] == inv.fqdn(m) and hv["uniform_state"] == m.state.value
+
+    # the ssh Ansible runs: its ssh_common_args split as Ansible splits them (shlex), then ssh -G
+    keys = dict(inv.customer.ssh.host_keys)
+    for m in ms:
+        if m.ssh_address is None:
+            continue
+        hv = hostvars[m.name]
+        argv = [tool("ssh"), "-G", "-F", "/dev/null", *shlex.split(hv["ansible_ssh_common_args"])]
+        got = ssh_g([*argv, "-l", hv["ansible_user"], "-p", str(hv["ansible_port"]), hv["ansible_host"]])
+        assert got["hostname"] == m.ssh_address and got["hostkeyalias"] == inv.fqdn(m)
+        assert got["userknownhostsfile"] == str(kh) and got["stricthostkeychecking"] == "true"
+        if m.name in keys:
+            assert keys[m.name].split()[1] in run(tool("ssh-keygen"), "-F", inv.fqdn(m), "-f", str(kh))
 
     def hosts(group: str) -> set[str]:
         return set(listed.get(group, {}).get("hosts", []))
@@ -190,9 +212,8 @@ def test_ssh_reads_the_config_and_the_pinned_keys(name: str, tmp_path: Path) -> 
         if m.ssh_address is None:
             continue
         for typed in (m.name, inv.fqdn(m)):
-            out = run(ssh, "-G", "-F", str(cfg), typed)
-            got = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
-            assert got["hostname"] == m.ssh_address, (typed, out)
+            got = ssh_g([ssh, "-G", "-F", str(cfg), typed])
+            assert got["hostname"] == m.ssh_address, (typed, got)
             assert (got["user"], got["port"]) == (inv.customer.ssh.user, str(inv.customer.ssh.port))
             assert got["hostkeyalias"] == inv.fqdn(m) and got["stricthostkeychecking"] == "true"
             assert got["userknownhostsfile"] == str(kh)

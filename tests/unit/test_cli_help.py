@@ -145,7 +145,7 @@ CALLS: dict[tuple[str, ...], list[list[str]]] = {
         ["-o", "{P}/a.yml", "--state", "active", "--state", "all", "--machine", "web1", "--tag", "web",
          "--role", "dns", "--hypervisor", "hv1", "--kind", "vm", "--network", "lan", "--user", "ops",
          "--port", "2222"],
-        ["--output", "-"],
+        ["--output", "-", "--known-hosts", "{P}/kh"],
     ],
     ("export", "prometheus"): [
         ["-o", "{P}/p.json", "--port", "9100", "--port", "9256", "--state", "active", "--machine", "web1",

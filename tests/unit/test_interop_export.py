@@ -15,6 +15,7 @@ import ipaddress
 import json
 import os
 import re
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -324,6 +325,28 @@ def test_yaml_scalars_read_back_as_written(value: str) -> None:
     assert yaml.safe_load(f"- [{scalar(value)}]\n") == [[value]]
 
 
+@pytest.mark.parametrize("path", ["/home/ops/.ssh/uniform/acme/known_hosts", "/a b/it's %h"])
+def test_ansible_pins_host_keys_with_ssh_args(path: str) -> None:
+    """Ansible splits ansible_ssh_common_args like a shell; each -o is then one ssh config line."""
+    inv = load(STACKS / "acme")
+    ms = select(inv, "ansible", Selection(states=frozenset(State)))
+    hostvars, _ = read_ansible(ansible.render(inv, ms, known_hosts_file=path))
+    assert "ansible_ssh_common_args" not in read_ansible(ansible.render(inv, ms))[0]["web1"]
+    for m in ms:
+        args = hostvars[m.name].get("ansible_ssh_common_args")
+        if m.ssh_address is None:
+            assert args is None
+            continue
+        assert shlex.split(args) == [
+            "-o",
+            f"HostKeyAlias={inv.fqdn(m)}",
+            "-o",
+            f"UserKnownHostsFile={ssh_config.known_hosts_path(path)}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ]
+
+
 def test_two_tags_that_become_one_group_are_refused_naming_both() -> None:
     inv = load(STACKS / "demo")
     ms = [m for m in inv.machines.values()]
@@ -518,6 +541,19 @@ def test_cli_usage_errors_write_nothing(
     out = capsys.readouterr()
     assert message in out.err and out.out == ""
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_cli_ansible_known_hosts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kh = tmp_path / "keys" / "acme"
+    out = tmp_path / "acme.yml"
+    assert (
+        main(["export", "ansible", "--dir", str(STACKS / "acme"), "--known-hosts", str(kh), "-o", str(out)])
+        == 0
+    )
+    assert kh.read_bytes() == (CASES / "acme" / "known_hosts").read_bytes()
+    hostvars, _ = read_ansible(out.read_text())
+    assert f"UserKnownHostsFile={kh}" in hostvars["web1"]["ansible_ssh_common_args"]
+    assert capsys.readouterr().err.endswith(f"-> {kh}, {out}\n")
 
 
 def test_cli_refusal_writes_nothing(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
