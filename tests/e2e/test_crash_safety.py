@@ -198,12 +198,10 @@ class Customer:
 # --- the test --------------------------------------------------------------------------
 
 
-def test_sigkill_at_random_points_then_rerun_converges(tmp_path: Path, engine_factory) -> None:
-    seed = int(os.environ.get("UNIFORM_CRASH_SEED") or time.time_ns() % 1_000_000)
-    print(f"UNIFORM_CRASH_SEED={seed}")
-    rnd = random.Random(seed)
+def generated_project(tmp_path: Path, machines: int) -> tuple[Path, Path]:
+    """A project with a generated customer "crash" (local delivery into out/crash)."""
     proj = copy_project(tmp_path / "proj")
-    gen_inventory.generate(tmp_path / "gen" / "bench", MACHINES)
+    gen_inventory.generate(tmp_path / "gen" / "bench", machines)
     inv_dir = proj / "stacks" / "crash"
     shutil.move(str(tmp_path / "gen" / "bench"), inv_dir)
     cust = inv_dir / "customer.yaml"
@@ -213,6 +211,56 @@ def test_sigkill_at_random_points_then_rerun_converges(tmp_path: Path, engine_fa
         ).replace("customer: bench", "customer: crash")
     )
     (proj / "stacks" / "Pulumi.crash.yaml").write_text("config:\n  uniform:inventory: crash\n")
+    return proj, inv_dir
+
+
+def test_sigterm_writes_what_was_done_and_releases_the_lock(tmp_path: Path, engine_factory) -> None:
+    """SIGTERM (a CI cancel, `kill`) is not a crash: the engine cancels, finishes the steps in
+    flight, writes the state with every completed step and releases the lock (docs/team.md)."""
+    proj, inv_dir = generated_project(tmp_path, 60)
+    out = proj / "out" / "crash"
+    eng = engine_factory(proj)
+    eng.run("stack", "init", "crash")
+    eng.run("up", "--yes", "--skip-preview")
+    before = state(eng)["resources"]
+    cust = inv_dir / "customer.yaml"
+    cust.write_text(cust.read_text().replace("domain: bench.example", "domain: term.example"))
+    want = expected_tree(inv_dir)
+    old = delivered_tree(out)
+    changes = sum(want.get(k) != old.get(k) for k in want.keys() | old.keys())
+    t0 = time.time_ns()
+    p = subprocess.Popen(
+        eng.argv("up", "--yes", "--skip-preview"),
+        cwd=eng.cwd,
+        env=eng.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while touched_since(out, t0, old) < changes // 3:
+        assert p.poll() is None, p.communicate()[0]
+        assert time.monotonic() < deadline, "no deliveries after 300 s"
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)  # the engine only, once: it cancels gracefully
+    text, _ = p.communicate(timeout=300)
+    assert p.returncode != 0 and "SIGTERM received; cancelling" in text, text
+    after = state(eng)
+    assert not after.get("pending_operations")
+    outputs = {r["urn"]: r.get("outputs") for r in before}
+    recorded = [r["urn"] for r in after["resources"] if outputs.get(r["urn"]) != r.get("outputs")]
+    assert recorded, "the completed steps were not written"
+    eng.run("up", "--yes", "--skip-preview")  # no `pulumi cancel`: the lock was released
+    assert delivered_tree(out) == want
+    eng.run("preview", "--expect-no-changes")
+
+
+def test_sigkill_at_random_points_then_rerun_converges(tmp_path: Path, engine_factory) -> None:
+    seed = int(os.environ.get("UNIFORM_CRASH_SEED") or time.time_ns() % 1_000_000)
+    print(f"UNIFORM_CRASH_SEED={seed}")
+    rnd = random.Random(seed)
+    proj, inv_dir = generated_project(tmp_path, MACHINES)
     out = proj / "out" / "crash"
     eng = engine_factory(proj)
     assert eng.env["PULUMI_SKIP_CHECKPOINTS"] == "true"  # uniform's default, from harness.engine_env
