@@ -3,8 +3,8 @@
 ``uniform import --known-hosts FILE`` pins them in ``ssh.host_keys``, so the first
 delivery to an adopted host is not trust-on-first-use. Plain host patterns
 (``web1,10.20.0.5``, ``[10.20.0.5]:2222``) and hashed ones (``|1|salt|hash``, from
-``HashKnownHosts``) are both read; ``@revoked`` lines are never used, ``@cert-authority``
-lines name no host key and are skipped. Wildcard patterns (``*.example``) match nothing:
+``HashKnownHosts``) are both read; a key on a ``@revoked`` line is never pinned, for any host;
+``@cert-authority`` lines name no host key and are skipped. Wildcard patterns (``*.example``) match nothing:
 a pinned key belongs to one host."""
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class HostKey:
     hosts: tuple[str, ...]  # plain patterns, lower case ("web1", "[10.0.0.5]:2222")
     hashed: tuple[tuple[bytes, bytes], ...]  # (salt, hash) of hashed patterns
     key: str  # "ssh-ed25519 AAAA..." (type and base64, no comment)
+    revoked: bool = False  # an @revoked line: this key is never pinned
 
     @property
     def type(self) -> str:
@@ -50,8 +51,11 @@ def parse(path: str | Path) -> list[HostKey]:
         if not words or words[0].startswith("#"):
             continue
         src = Source(str(path), no)
+        revoked = words[0] == "@revoked"
         if words[0].startswith("@"):
-            continue  # @revoked / @cert-authority: no key to pin
+            if not revoked:
+                continue  # @cert-authority: a CA, not a host key
+            words = words[1:]
         if len(words) < 3:
             problems.append((src, "expected: hosts keytype base64-key [comment]"))
             continue
@@ -73,7 +77,7 @@ def parse(path: str | Path) -> list[HostKey]:
                 hashed.append((salt, digest))
             elif not pat.startswith("!") and "*" not in pat and "?" not in pat:
                 plain.append(pat.lower())
-        out.append(HostKey(src, tuple(plain), tuple(hashed), f"{ktype} {blob}"))
+        out.append(HostKey(src, tuple(plain), tuple(hashed), f"{ktype} {blob}", revoked))
     if problems:
         raise ParseError(problems)
     return out
@@ -89,7 +93,11 @@ class Index:
     def __init__(self, keys: Iterable[HostKey]) -> None:
         self.plain: dict[str, list[HostKey]] = {}
         self.hashed: list[HostKey] = []
+        keys = list(keys)
+        revoked = {k.key for k in keys if k.revoked}
         for k in keys:
+            if k.key in revoked:
+                continue
             for h in k.hosts:
                 self.plain.setdefault(h, []).append(k)
             if k.hashed:

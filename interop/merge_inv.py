@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from interop.known_hosts import PREFERENCE, HostKey, Index
 from interop.plan import AttPlan, Change, MachinePlan, NicPlan, Plan
 from interop.records import Source
-from inventory.lifecycle import USES_CAPACITY
+from inventory.lifecycle import DELIVERED, USES_CAPACITY
 from inventory.load import _line_of
 from inventory.model import Customer, Inventory, Kind, Machine
 
@@ -145,7 +145,13 @@ def machines(m: _Merge, groups: list[Group], nets: Networks, plan: Plan) -> None
                 continue
             vms.setdefault(dom.hypervisor, []).append((name, dom.source))
         if g.existing is not None and inv is not None:
-            updates[name] = _diff(m, inv.machines[g.existing], g, nics)
+            x = inv.machines[g.existing]
+            updates[name] = _diff(m, x, g, nics)
+            if x.state not in DELIVERED:
+                m.notes.append(
+                    f"{name} runs ({_sources(m, g)[0]}) but is {x.state.value} in the inventory: "
+                    "uniform delivers nothing to it until `uniform transition` moves it"
+                )
             continue
         mp = MachinePlan(
             name=name,

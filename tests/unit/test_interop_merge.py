@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from interop import known_hosts
 from interop.known_hosts import HostKey
 from interop.merge import CONFLICT_KINDS, Options, merge
+from interop.parse import ParseError
 from interop.plan import Conflict, MachinePlan, Plan, render_json, render_text, source_text
 from interop.records import DnsRecord, Domain, DomainDisk, DomainNic, Reservation, Site, Source, Subnet
 from inventory import load
@@ -145,3 +147,43 @@ def test_every_conflict_kind_has_a_case() -> None:
         case = YAML(typ="safe").load(path.read_text())
         seen |= {line.split(":", 1)[0] for line in case["expect"].get("conflicts", [])}
     assert seen == set(CONFLICT_KINDS)
+
+
+SITE = CASES / "site"
+
+
+def test_known_hosts_plain_hashed_ports_and_markers() -> None:
+    plain = known_hosts.parse(SITE / "known_hosts")
+    lines = known_hosts.parse(SITE / "known_hosts_hashed")
+    assert [k.source.line for k in lines if k.revoked] == [5]
+    hashed = known_hosts.Index([k for k in lines if not k.revoked])
+    k1 = next(k.key for k in plain if "hv1" in k.hosts)
+    k2 = next(k.key for k in plain if "web9.demo.example" in k.hosts)
+    # hashed by ssh-keygen -H: found by any name that was hashed, the port in brackets
+    assert [k.key for k in hashed.match(["web1"])] == [k1]
+    assert [k.key for k in hashed.match(["10.20.0.5"])] == [k1]
+    assert [k.key for k in hashed.match(["10.20.0.6"], port=2222)] == [k2]
+    assert hashed.match(["10.20.0.6"]) == []  # port 22 is another host entry
+    # @revoked and @cert-authority lines pin nothing; wildcard and negated patterns match no machine
+    assert hashed.match(["web9", "gw.demo.example", "x.demo.example"]) == []
+    assert [k.key for k in known_hosts.Index(plain).match(["web9.demo.example"])] == [k2]
+    # a key revoked anywhere is pinned for no host: k1 is revoked on line 5 of the hashed file
+    both = known_hosts.Index([*plain, *lines])
+    assert both.match(["hv1", "web1"]) == []
+    assert [k.key for k in both.match(["10.20.0.6"], port=2222)] == [k2]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("web1 ssh-ed25519\n", "2: expected: hosts keytype base64-key [comment]"),
+        ("web1 ssh-ed25519 not*base64\n", "2: the key of ssh-ed25519 is not base64"),
+        ("|1|nope ssh-ed25519 AAAA\n", "2: a hashed host name that is not |1|salt|hash"),
+    ],
+)
+def test_known_hosts_problems_name_the_line(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "known_hosts"
+    path.write_text("# first line\n" + text)
+    with pytest.raises(ParseError) as e:
+        known_hosts.parse(path)
+    assert str(e.value) == f"{path}:{problem}"
