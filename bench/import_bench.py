@@ -1,6 +1,7 @@
 """Time ``uniform import`` of a large site into an empty customer: parse, merge, write.
 
     .venv/bin/python -m bench.import_bench /tmp/imb --runs 3
+    .venv/bin/python -m bench.import_bench /tmp/imb --runs 3 --group imported
 
 Generates (once, deterministic) in ``<dir>/site/``: a dnsmasq configuration with 10,000
 ``dhcp-host`` reservations on one dual-stack network (a /16 and a /64), a forward zone with
@@ -16,7 +17,8 @@ the median of each stage:
 wall seconds, and the process's CPU seconds for the whole import (on a shared machine the
 wall time includes waiting for a CPU).
 
-``--reservations`` and ``--domains`` scale it.
+``--reservations`` and ``--domains`` scale it; ``--group FILE`` writes the machines into one
+group file, as ``uniform import --group FILE`` does, instead of one file each.
 """
 
 from __future__ import annotations
@@ -115,6 +117,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--reservations", type=int, default=10_000)
     ap.add_argument("--domains", type=int, default=2_000)
+    ap.add_argument(
+        "--group", metavar="FILE", help="write the machines into one group file (uniform import --group)"
+    )
     args = ap.parse_args()
     sources = generate(args.dir / "site", args.reservations, args.domains)
     stages: dict[str, list[float]] = {"parse": [], "merge": [], "write": [], "total": []}
@@ -131,7 +136,7 @@ def main() -> None:
         plan = merge(None, sites, Options(customer="acme", network_names={"10.64.0.0/16": "lan"}))
         t2, c2 = time.perf_counter(), time.process_time()
         assert not plan.conflicts, plan.conflicts[:3]
-        inv = apply(root, plan, None, known_roles=ROLE_NAMES)
+        inv = apply(root, plan, None, known_roles=ROLE_NAMES, group=args.group)
         t3, c3 = time.perf_counter(), time.process_time()
         for k, v, c in (
             ("parse", t1 - t0, c1 - c0),

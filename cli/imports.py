@@ -73,6 +73,12 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
         help="repeatable: OpenSSH known_hosts whose keys are pinned in ssh.host_keys",
     )
     p.add_argument("--domain", help="a new customer's domain (default: the DHCP/DNS domain)")
+    p.add_argument(
+        "--group",
+        metavar="FILE",
+        help="append the new machines to the group file machines/FILE.yaml instead of one file each "
+        "(loads faster at thousands of machines)",
+    )
     p.add_argument("--dry-run", action="store_true", help="report only; write nothing")
     p.add_argument(
         "--force",
@@ -162,6 +168,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UsageError("import: name at least one source (--dnsmasq, --isc-dhcpd, --kea, --zone, ...)")
     root = _target(args)
     names = _network_names(args.network)
+    if args.group is not None and (not args.group or "/" in args.group or args.group.startswith(".")):
+        raise UsageError(f"--group {args.group!r}: a file name in machines/, without .yaml (e.g. imported)")
     exists = (root / "customer.yaml").is_file()
     if not exists and root.exists() and any(root.iterdir()):
         raise UsageError(f"{root} exists and is not a customer directory (no customer.yaml)")
@@ -214,7 +222,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print("uniform import: nothing to change", file=sys.stderr)
         return Exit.OK
     try:
-        after = apply(root, plan, inv, known_roles=ROLE_NAMES)
+        after = apply(root, plan, inv, known_roles=ROLE_NAMES, group=args.group)
     except InventoryError as e:
         print(e, file=sys.stderr)
         print(

@@ -27,7 +27,7 @@ from inventory import edit
 from inventory.errors import InventoryError, Problem
 from inventory.model import Inventory
 
-__all__ = ["apply", "machine_text"]
+__all__ = ["apply", "group_text", "machine_text"]
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*\Z")
 _RESERVED = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
@@ -214,20 +214,51 @@ def _made_dirs(dirs: list[Path]) -> Iterator[None]:
         raise
 
 
+def group_text(machines: list[MachinePlan], fams: Families) -> str:
+    """New machines as entries of a group file (a YAML list, ``- name:`` at column 0)."""
+    out: list[str] = []
+    for m in machines:
+        comment, first, *rest = machine_text(m, fams).splitlines()
+        out += [comment, f"- {first}", *(f"  {line}" for line in rest)]
+    return "\n".join(out) + "\n"
+
+
 def apply(
-    root: str | Path, plan: Plan, inv: Inventory | None, *, known_roles: Collection[str] | None = None
+    root: str | Path,
+    plan: Plan,
+    inv: Inventory | None,
+    *,
+    known_roles: Collection[str] | None = None,
+    group: str | None = None,
 ) -> Inventory:
-    """Write ``plan`` into ``root`` (the inventory ``inv`` was loaded from, or a new directory)."""
+    """Write ``plan`` into ``root`` (the inventory ``inv`` was loaded from, or a new directory).
+
+    ``group``: the new machines go into the group file ``machines/<group>.yaml`` (appended
+    when it exists), not one file each: at thousands of machines the final load parses one
+    file instead of thousands (bench/import_bench.py)."""
     root = Path(root)
     if plan.blocked:
         raise ValueError("the plan has unresolved conflicts: nothing is written")
     fams = _families(inv, plan)
-    clash = [m.file for m in plan.created if (root / m.file).exists()]
+    if group is not None:
+        for m in plan.created:
+            m.file = f"machines/{group}.yaml"
+    gpath = root / "machines" / f"{group}.yaml"
+    clash = [m.file for m in plan.created if group is None and (root / m.file).exists()]
+    if group is not None and plan.created and gpath.exists():
+        if not isinstance(edit.round_trip().load(gpath.read_text(encoding="utf-8")), list):
+            clash.append(f"machines/{group}.yaml")
     if clash:
         raise InventoryError(
             root.name,
             [
-                Problem(root.name, f, None, "", f"{f} already exists (not a machine of this name)")
+                Problem(
+                    root.name,
+                    f,
+                    None,
+                    "",
+                    f"{f} already exists (not a machine of that name, or not a group file)",
+                )
                 for f in clash
             ],
         )
@@ -263,7 +294,13 @@ def apply(
                 for c in changes:
                     _apply_change(entries[name], c, fams)
             txn.dump(y, doc, path)
-        for m in plan.created:
-            txn.write(root / m.file, machine_text(m, fams))
+        if group is not None and plan.created:
+            # appended as text: the group file's own bytes stay exactly as they were
+            before = gpath.read_text(encoding="utf-8") if gpath.exists() else ""
+            sep = "" if not before or before.endswith("\n") else "\n"
+            txn.write(gpath, before + sep + group_text(plan.created, fams))
+        elif plan.created:
+            for m in plan.created:
+                txn.write(root / m.file, machine_text(m, fams))
     assert txn.inventory is not None
     return txn.inventory

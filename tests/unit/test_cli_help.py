@@ -133,7 +133,7 @@ CALLS: dict[tuple[str, ...], list[list[str]]] = {
         ["--zone", f"{SITE}/db.demo.example:demo.example", "--named-conf", f"{SITE}/named.conf",
          "--dnsmasq", f"{SITE}/demo-dnsmasq.conf", "--isc-dhcpd", f"{SITE}/demo-dhcpd.conf",
          "--kea", f"{SITE}/demo-kea6.conf", "--libvirt", f"hv1={SITE}/hv1-domains.xml",
-         "--domain", "demo.example", "--force"],
+         "--domain", "demo.example", "--force", "--group", "imported"],
     ],
     ("verify",): [
         ["--local-root", "{P}/tree", "-i", "{P}/key", "-j", "2", "--user", "root", "--port", "22",

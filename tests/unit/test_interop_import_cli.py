@@ -278,3 +278,31 @@ def test_group_file_updates_are_all_applied(tmp_path: Path) -> None:
     text = (root / "machines" / "web.yaml").read_text()
     assert "# the web tier" in text and "# first" in text and "# the second one" in text
     assert unpinned(after) == []
+
+
+def test_group_puts_new_machines_in_one_file(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--group: the new machines appended to a group file, whose own bytes stay as they were."""
+    group = demo / "machines" / "imported.yaml"
+    group.write_text(
+        "# added earlier\n- name: old1\n  kind: hw\n  cores: 1\n  memory: 1GiB\n  nics:\n"
+        '    - name: eth0\n      mac: "0c:c4:7a:10:20:1f"\n'
+        "      networks: [{network: lan, ipv4: 10.20.0.119}]\n"
+        "  state: planned\n"
+    )
+    before = group.read_text()
+    rc, _, err = run(
+        ["import", str(demo), "--dnsmasq", str(SITE / "more-dnsmasq.conf"), "--group", "imported"], capsys
+    )
+    assert rc == Exit.OK, err
+    inv = load(demo, known_roles=ROLE_NAMES)
+    assert sorted(n for n, m in inv.machines.items() if m.file == "machines/imported.yaml") == [
+        "old1",
+        "web20",
+        "web21",
+    ]
+    assert group.read_text().startswith(before)
+    assert not (demo / "machines" / "web20.yaml").exists()
+    rc, _, err = run(
+        ["import", str(demo), "--dnsmasq", str(SITE / "more-dnsmasq.conf"), "--group", "a/b"], capsys
+    )
+    assert rc == Exit.USAGE and "--group" in err
