@@ -8,7 +8,6 @@ result -- to stdout, or atomically to ``-o`` -- and maps failures to exit codes.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from interop.export import (
 from inventory.model import Inventory, Kind, Machine, State
 
 from .exitcodes import Exit, UsageError
+from .fmt import write_atomically
 from .progress import Progress, load_with_progress
 from .select import resolve_root
 
@@ -131,23 +131,6 @@ def add_export_arguments(p: argparse.ArgumentParser, fmt: str) -> None:
         )
 
 
-def _write(out: Path, text: str) -> None:
-    """``text`` into ``out`` atomically: a temporary file beside it, renamed over it (a reader --
-    Prometheus's file watcher, a running ssh -- sees the old file or the new, never half), with
-    the usual mode (0666 less the umask: the Prometheus server reads the file as its own user)."""
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, out)
-    except OSError as e:
-        with contextlib.suppress(OSError):  # not made, or its directory is not one
-            tmp.unlink()
-        raise UsageError(f"cannot write {out}: {e.strerror}") from None
-
-
 def _selection(args: argparse.Namespace, inv: Inventory) -> Selection:
     unknown = sorted(set(args.machine) - set(inv.machines))
     if unknown:
@@ -219,7 +202,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if where is None:
             sys.stdout.write(text)
         else:
-            _write(where, text)
+            write_atomically(where, text)
     written = ", ".join(str(w) if w is not None else "stdout" for w, _ in results)
     print(
         f"{inv.customer.name}: {fmt}: {len(ms)} of {len(inv.machines)} machines -> {written}", file=sys.stderr

@@ -16,6 +16,7 @@ from pathlib import Path
 from ops import adopt, report, verify
 
 from .exitcodes import Exit, UsageError
+from .fmt import write_atomically
 from .progress import Progress, load_with_progress
 from .select import resolve_root
 
@@ -39,13 +40,6 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the HTML file to write, '-' for stdout (default: report-<customer>.html here)",
     )
-
-
-def write_atomically(out: Path, text: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

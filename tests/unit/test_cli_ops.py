@@ -74,6 +74,21 @@ def test_report_invalid_inventory_and_usage(
     assert e.value.code == Exit.USAGE and "unrecognized arguments" in capsys.readouterr().err
 
 
+def test_report_to_a_directory_or_unwritable_path_writes_nothing(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-o naming a directory (it once left a stray '.<dir>.tmp' beside it and a traceback) or a
+    file under a plain file is a usage error, and no temporary file is left anywhere."""
+    before = sorted(tmp_path.iterdir())
+    assert main(["report", "--dir", str(demo), "-o", str(tmp_path)]) == Exit.USAGE
+    assert "is a directory" in capsys.readouterr().err
+    (tmp_path / "plain").write_text("x")
+    assert main(["report", "--dir", str(demo), "-o", str(tmp_path / "plain" / "r.html")]) == Exit.USAGE
+    assert "cannot write" in capsys.readouterr().err
+    assert sorted(tmp_path.iterdir()) == [*before, tmp_path / "plain"]
+    assert not list(tmp_path.parent.glob(f".{tmp_path.name}*"))
+
+
 # ------------------------------------------------------------------ verify
 
 
