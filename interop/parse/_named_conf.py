@@ -65,7 +65,10 @@ def _block(
         pos += 1
         if t == "{":
             sub, pos, closed = _block(toks, pos, shown, problems, line)
-            stmts.append(_Stmt(Source(shown, first or line), words, sub))
+            if words:
+                stmts.append(_Stmt(Source(shown, first), words, sub))
+            else:
+                problems.append((Source(shown, line), "'{' with no statement before it"))
             words = []
             if pos < len(toks) and toks[pos][1] == ";":
                 pos += 1

@@ -137,7 +137,7 @@ def origin_from_filename(name: str) -> str | None:
     else:
         return None
     labels = zone.split(".")
-    if all(x.isdigit() for x in labels) and len(labels) <= 3:
+    if all(x.isascii() and x.isdigit() for x in labels) and len(labels) <= 3:
         return ".".join(reversed(labels)) + _V4_TREE
     # a forward zone ends in a top-level label with a letter; anything else is no guess
     return zone.lower() if any(c.isalpha() for c in labels[-1]) else None
@@ -159,7 +159,9 @@ def _reverse(owner: str) -> str | None | bool:
         if len(labels) == 5 and _CLASSLESS.fullmatch(labels[1]):
             del labels[1]
         # "080" is not "80" to a resolver: only the canonical decimal names an address
-        if len(labels) != 4 or not all(x.isdigit() and str(int(x)) == x and int(x) < 256 for x in labels):
+        if len(labels) != 4 or not all(
+            x.isascii() and x.isdigit() and str(int(x)) == x and int(x) < 256 for x in labels
+        ):
             return False
         return ".".join(reversed(labels))
     if owner.endswith(_V6_TREE):

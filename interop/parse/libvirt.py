@@ -46,8 +46,10 @@ _TEXT = frozenset({"name", "vcpu", "memory"})
 def memory_mib(value: str, unit: str | None) -> int | str:
     """``<memory unit=...>value</memory>`` in MiB, rounded up; a str is the problem."""
     text = value.strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         return f"<memory> {text!r} is not a whole number"
+    if not int(text):
+        return "<memory> is 0"
     u = (unit or "KiB").lower()
     if u in ("b", "byte", "bytes"):
         scale = 1
@@ -163,7 +165,7 @@ class _Reader:
         cores = 1
         if "vcpu" in d.text:
             text = d.text["vcpu"][0].strip()
-            if text.isdigit() and int(text) > 0:
+            if text.isascii() and text.isdigit() and int(text) > 0:
                 cores = int(text)
             else:
                 self.problem(d.line, f"{self.label}<vcpu> {text!r} is not a positive whole number")
@@ -171,7 +173,7 @@ class _Reader:
             line, attrs = d.topology
             keys = ("sockets", "dies", "clusters", "cores", "threads")
             values = [attrs.get(k, "1") for k in keys]
-            if all(v.isdigit() for v in values):
+            if all(v.isascii() and v.isdigit() for v in values):
                 total = 1
                 for v in values:
                     total *= int(v)

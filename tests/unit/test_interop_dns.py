@@ -216,3 +216,30 @@ def test_any_spelling_gives_the_same_records(zone: tuple[str, list[str]]) -> Non
         path.write_text(text)
         site = bind.parse(path)
     assert [f"{r.source.line} {r.type} {r.name} {r.value}" for r in site.records] == expected, text
+
+
+# -- property: garbage gives problems, never a traceback -------------------------------------------
+
+_ZONE_BITS = [*'@$();" \t\n\\.0123456789abcdefAIN:/-*', "$ORIGIN ", "$INCLUDE ", "$GENERATE ", "$TTL "]
+_ZONE_BITS += [" PTR ", " A ", " AAAA ", "in-addr.arpa.", "ip6.arpa.", "${", "}", ","]
+_CONF_BITS = [*'{};"/*#\n ab.', "zone ", "include ", "options ", "view ", "directory ", "type ", "primary"]
+_CONF_BITS += ["file ", '"x"', "//", "/*", "*/", "in-view "]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(_ZONE_BITS), max_size=80).map("".join),
+    st.lists(st.sampled_from(_CONF_BITS), max_size=60).map("".join),
+)
+def test_garbage_is_a_parse_error(zone: str, conf: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "zone").write_text(zone)
+        (Path(tmp) / "named.conf").write_text(conf)
+        for read in (
+            lambda: bind.parse(Path(tmp) / "zone", "example.com"),
+            lambda: bind.parse_named(Path(tmp) / "named.conf"),
+        ):
+            try:
+                read()
+            except ParseError as e:
+                assert e.problems and all(src.file.startswith(tmp) for src, _ in e.problems)

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import inventory
 from connectors.local import write_tree
@@ -81,6 +84,7 @@ def test_every_kind_of_case_exists() -> None:
         ("1048577", "bytes", 2),
         ("3", "KB", 1),
         (" 4096 ", "MiB", 4096),
+        ("1", "b", 1),
     ],
 )
 def test_memory_units(value: str, unit: str | None, mib: int) -> None:
@@ -92,6 +96,7 @@ def test_memory_units(value: str, unit: str | None, mib: int) -> None:
     [
         ("1.5", "GiB", "<memory> '1.5' is not a whole number"),
         ("", None, "<memory> '' is not a whole number"),
+        ("0", "GiB", "<memory> is 0"),
         ("1", "GiBs", "<memory> unit 'GiBs' is not a libvirt unit (b, KB, KiB, MB, MiB, GB, GiB, ...)"),
         ("1", "Q", "<memory> unit 'Q' is not a libvirt unit (b, KB, KiB, MB, MiB, GB, GiB, ...)"),
     ],
@@ -163,3 +168,76 @@ def test_a_directory_without_domain_xml(tmp_path: Path) -> None:
     with pytest.raises(ParseError) as e:
         libvirt.parse(tmp_path)
     assert str(e.value) == f"{tmp_path}:0: no domain XML (*.xml) in {tmp_path}"
+
+
+# -- property: several domains in one file, in any quoting and layout, come back whole ------------
+
+_UNITS = {"KiB": 2**10, "k": 2**10, "MiB": 2**20, "M": 2**20, "GiB": 2**30, "G": 2**30, "b": 1, "bytes": 1}
+
+
+@st.composite
+def _domains(draw: st.DrawFn) -> tuple[str, list[str]]:
+    q = draw(st.sampled_from(["'", '"']))
+    nl = draw(st.sampled_from(["\n", "\n  ", "\n\t\t"]))
+    text, expected, line = "", [], 1
+    names = draw(
+        st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True), min_size=1, max_size=5, unique=True)
+    )
+    for name in names:
+        unit = draw(st.sampled_from([*_UNITS, None]))
+        amount = draw(st.integers(1, 1 << 40 if (unit or "KiB") in ("b", "bytes") else 1 << 24))
+        mib = -(-amount * _UNITS[unit or "KiB"] // 2**20)  # rounded up
+        cores = draw(st.integers(1, 256))
+        macs = draw(st.lists(st.integers(0, 2**48 - 1), max_size=4, unique=True))
+        unit_attr = f" unit={q}{unit}{q}" if unit else ""
+        parts = [
+            f"<domain type={q}kvm{q}>",
+            f"<name>{name}</name>",
+            f"<memory{unit_attr}>{amount}</memory>",
+            f"<vcpu placement={q}static{q}>{cores}</vcpu>",
+            "<devices>",
+        ]
+        nics = []
+        for m in macs:
+            mac = ":".join(f"{(m >> s) & 255:02x}" for s in range(40, -1, -8))
+            shown = draw(st.sampled_from([mac, mac.upper()]))
+            parts.append(
+                f"<interface type={q}bridge{q}><mac address={q}{shown}{q}/><source bridge={q}br0{q}/>"
+            )
+            parts.append("</interface>")
+            nics.append(f"  nic {mac} bridge=br0 network=None model=None")
+        parts += ["</devices>", "</domain>"]
+        if draw(st.booleans()):
+            parts.insert(1, "<!-- a comment with <domain> in it -->")
+        expected.append(f"all.xml:{line} {name} cores={cores} memory_mib={mib} hypervisor=hv")
+        expected += nics
+        body = nl.join(parts) + "\n"
+        text += body
+        line += body.count("\n")
+    return text, expected
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_domains())
+def test_any_layout_gives_the_same_domains(doms: tuple[str, list[str]]) -> None:
+    text, expected = doms
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "all.xml").write_text(text)
+        site = libvirt.parse(Path(tmp) / "all.xml", "hv")
+    got = [line.replace(f"{Path(tmp)}/", "") for line in _lines(site)]
+    assert got == expected, text
+
+
+_WEB1 = (CASES / "running-dump" / "web1.xml").read_text()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, len(_WEB1)), st.integers(0, 40), st.text(alphabet="<>/='\"&;!-[] ax0", max_size=10))
+def test_a_damaged_dump_is_a_parse_error(at: int, cut: int, insert: str) -> None:
+    """Any cut or insertion in a real dump gives domains or problems, never a traceback."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "x.xml").write_text(_WEB1[:at] + insert + _WEB1[at + cut :])
+        try:
+            libvirt.parse(Path(tmp) / "x.xml")
+        except ParseError as e:
+            assert e.problems and all(src.file == f"{tmp}/x.xml" for src, _ in e.problems)
