@@ -2,7 +2,7 @@
 
 Profiled in docs/scale.md ("Where the time goes"): at 1,000 machines the language
 host's program -- the SDK's registration machinery, not uniform's own code, the engine
-or the dynamic provider -- is the critical path of a no-change preview.  Three of its
+or the dynamic provider -- is the critical path of a no-change preview.  Four of its
 costs buy uniform nothing:
 
 * **debug logs**: every registration sends four to seven ``log.debug`` messages, each a
@@ -15,8 +15,13 @@ costs buy uniform nothing:
   machine's state, read by nothing uniform uses.  Neither changes what is deployed or
   diffed.
 * **the outputs loop**: see :class:`_Asyncio` (quadratic in the stack's size).
+* **a URN nobody reads**: every registration computes ``create_urn(name, type,
+  parent_urn)`` -- a chain of five Outputs and their tasks -- for a mock response used
+  only without an engine (resource.py ``mock_urn``): a quarter of the program once the
+  above went.  For plain strings :func:`_create_urn` computes the same string at once;
+  anything else (an Output, a parent Resource: aliases) goes to the SDK's.
 
-:func:`trim` removes the three, in this process only, unless ``UNIFORM_SDK_DEBUG`` is
+:func:`trim` removes the four, in this process only, unless ``UNIFORM_SDK_DEBUG`` is
 set (then the SDK is untouched: ``UNIFORM_SDK_DEBUG=1 pulumi preview --debug``).  It
 replaces module attributes the SDK looks up at call time, only on the SDK version it
 was read against (pyproject.toml pins it); any other version is left as it is --
@@ -81,6 +86,25 @@ def _no_stack_trace() -> Any:
     return pulumi.runtime.resource.source_pb2.StackTrace()  # type: ignore[attr-defined]
 
 
+_SDK_CREATE_URN = pulumi.runtime.resource.create_urn
+
+
+def _create_urn(
+    name: Any, type_: Any, parent: Any = None, project: Any = None, stack: Any = None
+) -> pulumi.Output[str]:
+    """pulumi.runtime.resource.create_urn, without the Output chain when every part is a string."""
+    parts = (name, type_, parent, project, stack)
+    if not all(p is None or isinstance(p, str) for p in parts) or name is None or type_ is None:
+        return _SDK_CREATE_URN(name, type_, parent, project, stack)
+    if parent is not None:
+        prefix = parent[0 : parent.rfind("::")] + "$"
+    else:
+        stack = pulumi.runtime.settings.get_stack() if stack is None else stack
+        project = pulumi.runtime.settings.get_project() if project is None else project
+        prefix = "urn:pulumi:" + stack + "::" + project + "::"
+    return pulumi.Output.from_input(prefix + type_ + "::" + name)
+
+
 def _patchable() -> bool:
     res, stack = pulumi.runtime.resource, pulumi.runtime.stack
     return (
@@ -89,11 +113,12 @@ def _patchable() -> bool:
         and callable(getattr(res, "_get_stack_trace", None))
         and hasattr(getattr(res, "source_pb2", None), "StackTrace")
         and getattr(stack, "asyncio", None) is asyncio
+        and getattr(res, "create_urn", None) is _SDK_CREATE_URN
     )
 
 
 def trim() -> bool:
-    """Remove the three costs from this process (idempotent); True when they are gone."""
+    """Remove the four costs from this process (idempotent); True when they are gone."""
     if os.environ.get(DEBUG_ENV):
         return False
     if trimmed():
@@ -102,6 +127,7 @@ def trim() -> bool:
         return False
     pulumi.log.debug = _no_debug
     pulumi.runtime.resource._get_stack_trace = _no_stack_trace
+    pulumi.runtime.resource.create_urn = _create_urn
     pulumi.runtime.stack.asyncio = _Asyncio("asyncio")  # type: ignore[attr-defined]
     return True
 

@@ -14,6 +14,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pulumi
 import pytest
 
 from components import sdk
@@ -47,9 +48,9 @@ def run(code: str, **env: str) -> str:
 PROBE = """
 import asyncio, pulumi.log, pulumi.runtime.resource as r, pulumi.runtime.stack as s
 from components import sdk
-before = (pulumi.log.debug, r._get_stack_trace, s.asyncio)
+before = (pulumi.log.debug, r._get_stack_trace, s.asyncio, r.create_urn)
 print(sdk.trim(), sdk.trim(), sdk.trimmed())
-after = (pulumi.log.debug, r._get_stack_trace, s.asyncio)
+after = (pulumi.log.debug, r._get_stack_trace, s.asyncio, r.create_urn)
 print([a is b for a, b in zip(before, after)])
 print(len(r._get_stack_trace().frames))
 """
@@ -65,14 +66,14 @@ def test_the_pinned_sdk_is_the_one_trim_was_written_against() -> None:
 def test_trim_replaces_debug_logs_stack_traces_and_the_outputs_wait() -> None:
     first, changed, frames = run(PROBE).splitlines()
     assert first == "True True True"  # idempotent
-    assert changed == "[False, False, False]"  # all three replaced
+    assert changed == "[False, False, False, False]"  # all four replaced
     assert frames == "0"
 
 
 def test_uniform_sdk_debug_leaves_the_sdk_as_it_is() -> None:
     first, changed, _ = run(PROBE, **{sdk.DEBUG_ENV: "1"}).splitlines()
     assert first == "False False False"
-    assert changed == "[True, True, True]"
+    assert changed == "[True, True, True, True]"
 
 
 def wait_with(*delays: float, fail_at: int | None = None) -> tuple[int, int, float]:
@@ -127,3 +128,36 @@ def test_the_stand_in_module_forwards_everything_else() -> None:
     proxy = sdk._Asyncio("asyncio")
     assert proxy.sleep is asyncio.sleep and proxy.FIRST_COMPLETED == asyncio.FIRST_COMPLETED
     assert proxy.gather is asyncio.gather and proxy.Task is asyncio.Task
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (
+            "web1-base",
+            "pulumi-python:dynamic/uniform:Files",
+            "urn:pulumi:s::p::uniform:machine:Machine::web1",
+            None,
+            None,
+        ),
+        ("web1", "uniform:machine:Machine", "urn:pulumi:s::p::pulumi:pulumi:Stack::p-s", None, None),
+        ("ns1-dhcp-files", "pulumi-python:dynamic/uniform:Files", "urn:pulumi:s::p::a$b::ns1-dhcp", "p", "s"),
+        ("p-s", "pulumi:pulumi:Stack", None, "proj", "stack"),
+    ],
+)
+def test_the_string_urn_is_the_sdk_s(args: tuple[str | None, ...]) -> None:
+    async def both() -> tuple[object, object, bool]:
+        fast, slow = sdk._create_urn(*args), sdk._SDK_CREATE_URN(*args)
+        known = await fast.is_known() and not await fast.is_secret() and not await fast.resources()
+        return await fast.future(), await slow.future(), known
+
+    fast, slow, known = run_loop(both())
+    assert fast == slow and known
+    assert isinstance(fast, str) and fast.endswith("::" + str(args[0]))
+
+
+def test_an_output_part_goes_to_the_sdk() -> None:
+    async def urn() -> object:
+        return await sdk._create_urn(pulumi.Output.from_input("n"), "t", None, "p", "s").future()
+
+    assert run_loop(urn()) == "urn:pulumi:s::p::t::n"
