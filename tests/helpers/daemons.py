@@ -14,6 +14,7 @@ PACKAGES = {
     "dnsmasq": "dnsmasq-base",
     "named-checkzone": "bind9-utils",
     "named-checkconf": "bind9-utils",
+    "named-compilezone": "bind9-utils",
     "kea-dhcp4": "kea-dhcp4-server",
     "kea-dhcp6": "kea-dhcp6-server",
     "dhcpd": "isc-dhcp-server",
