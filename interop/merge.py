@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 
 from interop import merge_inv
 from interop.known_hosts import HostKey
-from interop.merge_net import Networks, build_networks, label
+from interop.merge_facts import Fact, Group, MacFacts, Rank, short
+from interop.merge_names import dns_addresses, name_groups
+from interop.merge_net import build_networks, label
 from interop.plan import Conflict, Plan
 from interop.records import Domain, Site, Source
 from inventory.model import Inventory
@@ -52,8 +54,6 @@ CONFLICT_KINDS = {
     "host-key": "a known_hosts key disagreeing with another or with the pinned one",
 }
 
-Rank = tuple[int, int]  # (site index in command-line order, position in that site)
-
 
 @dataclass
 class Options:
@@ -63,42 +63,6 @@ class Options:
     known_hosts: list[HostKey] | None = None
     force: bool = False
     services: dict[str, str] = field(default_factory=dict)  # a new customer's dhcp/dns services
-
-
-@dataclass
-class Fact:
-    value: str
-    source: Source
-    rank: Rank
-
-
-@dataclass
-class MacFacts:
-    mac: str
-    rank: Rank
-    v4: list[Fact] = field(default_factory=list)
-    v6: list[Fact] = field(default_factory=list)
-    names: list[Fact] = field(default_factory=list)  # DHCP host names, short
-    domain: tuple[Domain, int, Rank] | None = None  # (domain, NIC index, rank)
-    ipv4: Fact | None = None  # chosen
-    ipv6: Fact | None = None
-
-
-@dataclass
-class Group:
-    """The MACs of one machine, and what is decided about it."""
-
-    macs: list[str]
-    rank: Rank
-    existing: str | None = None  # the inventory machine it is
-    domain: tuple[Domain, Rank] | None = None
-    name: Fact | None = None
-    how: str = ""  # where the name came from: inventory, dhcp, dns, libvirt, address
-    dropped: bool = False
-
-
-def short(name: str) -> str:
-    return name.rstrip(".").split(".", 1)[0].lower()
 
 
 class _Merge:
@@ -294,198 +258,6 @@ class _Merge:
     def addresses(self, g: Group) -> list[Fact]:
         return [f for m in g.macs for f in (self.macs[m].ipv4, self.macs[m].ipv6) if f is not None]
 
-    def name_groups(self, groups: list[Group], nets: Networks) -> None:
-        """Names, unique: a name on MACs of another group is a conflict, unless both are
-        hardware seen only in DHCP/DNS and their networks differ (one host's NICs)."""
-        for g in groups:
-            self.name_one(g)
-        taken: dict[str, Group] = {}
-        inv_names = set(self.inv.machines) if self.inv is not None else set()
-        holders = {g.existing: g for g in groups if g.existing}
-        for g in sorted(groups, key=lambda g: (g.existing is None, g.name.rank if g.name else g.rank)):
-            assert g.name is not None
-            n = g.name.value
-            if g.existing is None and n in inv_names:
-                holder = holders.get(n)
-                if holder is None:
-                    g.existing = n  # keyed by name: the inventory machine of that name
-                    holders[n] = g
-                elif self.same_host(holder, g, nets):
-                    holder.macs.extend(g.macs)
-                    g.dropped = True
-                    continue
-                else:
-                    self.conflict(
-                        "name-macs",
-                        n,
-                        f"the inventory's {n} has other MACs than {', '.join(g.macs)} on its networks",
-                        [g.name.source, merge_inv.machine_source(self.inv, n)],
-                        f"{n} keeps the inventory's MACs; {', '.join(g.macs)} are not imported",
-                    )
-                    g.dropped = True
-                    continue
-            prev = taken.get(n)
-            if prev is not None:
-                if self.same_host(prev, g, nets):
-                    prev.macs.extend(g.macs)
-                    g.dropped = True
-                    continue
-                self.conflict(
-                    "name-macs",
-                    n,
-                    f"named so for {', '.join(prev.macs)} and for {', '.join(g.macs)}",
-                    [self.name_source(prev), self.name_source(g)],
-                    f"{n} is {', '.join(prev.macs)} ({self.name_source(prev)}); "
-                    f"{', '.join(g.macs)} are not imported",
-                )
-                g.dropped = True
-                continue
-            taken[n] = g
-
-    def networks_of(self, g: Group, nets: Networks) -> set[str | None]:
-        out: set[str | None] = set()
-        for mac in g.macs:
-            mf = self.macs[mac]
-            out.update(nets.containing(f.value) for f in (mf.ipv4, mf.ipv6) if f is not None)
-        if g.existing is not None and self.inv is not None:
-            out.update(a.network for n in self.inv.machines[g.existing].nics for a in n.attachments)
-        return out
-
-    def same_host(self, a: Group, b: Group, nets: Networks) -> bool:
-        """Two NICs of one hardware host: no libvirt domain, each on networks the other is not."""
-        if a.domain is not None or b.domain is not None:
-            return False
-        if a.existing is not None and self.inv is not None and self.inv.machines[a.existing].is_vm:
-            return False
-        na, nb = self.networks_of(a, nets), self.networks_of(b, nets)
-        return bool(na) and bool(nb) and None not in na | nb and not na & nb
-
-    def name_source(self, g: Group) -> Source:
-        return g.name.source if g.name is not None else self.source_of(g.macs[0])
-
-    def name_one(self, g: Group) -> None:
-        dhcp = sorted((f for m in g.macs for f in self.macs[m].names), key=lambda f: f.rank)
-        addrs = self.addresses(g)
-        dom = g.domain[0] if g.domain else None
-        pick: Fact | None = None
-        if dhcp:
-            names = {f.value for f in dhcp}
-            pick = next((f for f in dhcp if dom is not None and f.value == label(dom.name)), dhcp[0])
-            if len(names) > 1:
-                self.notes.append(
-                    f"{pick.value}: other DHCP host names of its NICs not kept: "
-                    + ", ".join(f"{f.value} ({f.source})" for f in dhcp if f.value != pick.value)
-                )
-            for a in addrs:
-                for kind, recs in (("A/AAAA", self.fwd.get(a.value, [])), ("PTR", self.ptr.get(a.value, []))):
-                    if not recs or any(short(r.value) == pick.value for r in recs):
-                        continue
-                    first = min([pick, *recs], key=lambda f: f.rank)
-                    chosen = short(first.value)
-                    self.conflict(
-                        "dns-dhcp",
-                        a.value,
-                        f"DHCP names it {pick.value}, DNS {kind} {', '.join(r.value for r in recs)}",
-                        [a.source, pick.source, *(r.source for r in recs)],
-                        f"named {chosen} ({first.source})",
-                    )
-                    pick = Fact(chosen, first.source, first.rank)
-        if pick is None:
-            for table in (self.ptr, self.fwd):
-                recs = sorted((r for a in addrs for r in table.get(a.value, [])), key=lambda f: f.rank)
-                if recs:
-                    pick = Fact(short(recs[0].value), recs[0].source, recs[0].rank)
-                    g.how = "dns"
-                    break
-        else:
-            g.how = "dhcp"
-        if pick is None and g.domain is not None:
-            pick = Fact(label(g.domain[0].name), g.domain[0].source, g.domain[1])
-            g.how = "libvirt"
-        if pick is None:
-            addr0 = addrs[0] if addrs else None
-            base = addr0.value if addr0 else g.macs[0]
-            made = "host-" + label(base.replace(".", "-").replace(":", "-"))
-            what = "address" if addr0 else "MAC"
-            self.notes.append(f"{made}: no host name anywhere; named after its {what}")
-            pick = Fact(made, self.source_of(g.macs[0]), g.rank)
-            g.how = "address"
-        if pick.value != label(pick.value):
-            self.notes.append(f"{label(pick.value)}: named {pick.value!r} at {pick.source}, made a DNS label")
-            pick = Fact(label(pick.value), pick.source, pick.rank)
-        if g.existing is not None and pick.value != g.existing:
-            inv_src = merge_inv.machine_source(self.inv, g.existing)
-            self.conflict(
-                "mac-other-machine",
-                g.macs[0],
-                f"is {g.existing}'s in the inventory; the site names it {pick.value}",
-                [pick.source, inv_src],
-                f"it stays {g.existing} (the inventory's name)",
-            )
-            pick = Fact(g.existing, inv_src, g.rank)
-            g.how = "inventory"
-        g.name = pick
-
-    # ------------------------------------------------------------------ DNS addresses by name
-
-    def dns_addresses(self, groups: list[Group], nets: Networks) -> dict[str, list[Fact]]:
-        """Addresses DNS gives a machine by its name, for families its NIC lacks: per MAC."""
-        have: dict[str, str] = {}  # address -> MAC holding it
-        for mf in self.macs.values():
-            for f in (mf.ipv4, mf.ipv6):
-                if f is not None:
-                    have[f.value] = mf.mac
-        extra: dict[str, list[Fact]] = {}
-        for g in groups:
-            if g.dropped or g.name is None:
-                continue
-            recs = sorted(self.by_name.get(g.name.value, ()), key=lambda f: f.rank)
-            v6_only = [f for n, f in self.nameless_v6 if n == g.name.value]
-            for rec in [*recs, *v6_only]:
-                if have.get(rec.value) in g.macs:
-                    continue
-                fam = "ipv6" if ":" in rec.value else "ipv4"
-                net = nets.containing(rec.value)
-                mac = self.nic_for(g, net, nets)
-                if mac is None:
-                    continue  # not on a network of this machine: another zone's name (noted below)
-                mf = self.macs[mac]
-                cur = getattr(mf, fam)
-                if cur is not None:
-                    if cur.value != rec.value:
-                        self.conflict(
-                            "dns-dhcp",
-                            g.name.value,
-                            f"DNS gives {rec.value}, DHCP {cur.value} ({mac})",
-                            [cur.source, rec.source],
-                            f"{g.name.value} keeps {cur.value} (what DHCP hands out)",
-                        )
-                    continue
-                if rec.value in have:
-                    self.conflict(
-                        "address-macs",
-                        rec.value,
-                        f"DNS names it {g.name.value} ({mac}); DHCP gives it to {have[rec.value]}",
-                        [rec.source, self.source_of(have[rec.value])],
-                        f"{rec.value} stays with {have[rec.value]}",
-                    )
-                    continue
-                setattr(mf, fam, rec)
-                have[rec.value] = mac
-        return extra
-
-    def nic_for(self, g: Group, net: str | None, nets: Networks) -> str | None:
-        if net is None:
-            return g.macs[0] if len(g.macs) == 1 else None
-        for m in g.macs:
-            mf = self.macs[m]
-            on = {nets.containing(f.value) for f in (mf.ipv4, mf.ipv6) if f is not None}
-            if mf.domain is not None:
-                on.add(nets.by_bridge.get(mf.domain[0].nics[mf.domain[1]].bridge or ""))
-            if net in on:
-                return m
-        return g.macs[0] if len(g.macs) == 1 else None
-
 
 def merge(inv: Inventory | None, sites: Site | Sequence[Site], opts: Options) -> Plan:
     """The plan for importing ``sites`` (in command-line order) into ``inv`` (None: a new customer)."""
@@ -495,8 +267,8 @@ def merge(inv: Inventory | None, sites: Site | Sequence[Site], opts: Options) ->
     m.choose_addresses()
     nets, plan = build_networks(m, inv, opts)
     groups = m.group()
-    m.name_groups(groups, nets)
-    m.dns_addresses(groups, nets)
+    name_groups(m, groups, nets)
+    dns_addresses(m, groups, nets)
     merge_inv.machines(m, groups, nets, plan)
     plan.conflicts = m.conflicts
     plan.notes = [*plan.notes, *m.notes]

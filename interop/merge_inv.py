@@ -73,6 +73,7 @@ def place(m: _Merge, g: Group, nets: Networks) -> list[NicPlan]:
         dom = mf.domain
         bridge = dom[0].nics[dom[1]].bridge if dom is not None else None
         atts: dict[str, AttPlan] = {}
+        origin: dict[str, Source] = {}
         for fam, f in (("ipv4", mf.ipv4), ("ipv6", mf.ipv6)):
             if f is None:
                 continue
@@ -88,6 +89,7 @@ def place(m: _Merge, g: Group, nets: Networks) -> list[NicPlan]:
                 continue
             att = atts.setdefault(net, AttPlan(net))
             setattr(att, fam, f.value)
+            origin[f.value] = f.source
             nets.placed.add(f.value)
         if dom is not None and bridge is not None:
             if not atts:
@@ -116,7 +118,7 @@ def place(m: _Merge, g: Group, nets: Networks) -> list[NicPlan]:
         elif not atts:
             m.notes.append(f"not imported: {m.source_of(mac)}: {mac} ({name}) has no fixed address")
             continue
-        out.append(NicPlan(f"eth{len(out)}", mac, list(atts.values()), bridge))
+        out.append(NicPlan(f"eth{len(out)}", mac, list(atts.values()), bridge, origin))
     return out
 
 
@@ -184,7 +186,8 @@ def _sources(m: _Merge, g: Group) -> list[Source]:
     out: list[Source] = []
     for mac in g.macs:
         mf = m.macs[mac]
-        out.extend(f.source for f in (*mf.v4, *mf.v6, *mf.names))
+        chosen = [f for f in (mf.ipv4, mf.ipv6) if f is not None]  # DNS-given addresses too
+        out.extend(f.source for f in (*mf.v4, *mf.v6, *mf.names, *chosen))
     if g.domain is not None:
         out.append(g.domain[0].source)
     return out
@@ -281,22 +284,23 @@ def _diff_nic(m: _Merge, x: Machine, idx: int, nic: NicPlan, src: Source) -> lis
                 continue
             old, pinned = getattr(xa, fam), getattr(xa, f"{fam}_pinned")
             loc = ("nics", idx, "networks", j, fam)
+            read = nic.origin.get(new, src)  # the address's own file:line
             if old == new:
                 net6 = inv.networks[att.network].ipv6 or ""
                 if not pinned and not (fam == "ipv6" and net6.endswith("/64")):
-                    out.append(Change(loc, f"{old} (allocated)", new, src))
+                    out.append(Change(loc, f"{old} (allocated)", new, read))
                 continue
             if pinned or old is None:
                 m.conflict(
                     "pinned",
                     x.name,
                     f"the inventory pins {fam} {old or 'none'} on {xn.name}; the site has {new}",
-                    [src, machine_source(inv, x.name, loc)],
+                    [read, machine_source(inv, x.name, loc)],
                     f"{x.name} {xn.name} gets {new} (what runs)",
                 )
-                out.append(Change(loc, old or "none", new, src))
+                out.append(Change(loc, old or "none", new, read))
             else:
-                out.append(Change(loc, f"{old} ({'EUI-64' if fam == 'ipv6' else 'allocated'})", new, src))
+                out.append(Change(loc, f"{old} ({'EUI-64' if fam == 'ipv6' else 'allocated'})", new, read))
     return out
 
 

@@ -59,6 +59,7 @@ class NicPlan:
     mac: str
     attachments: list[AttPlan] = field(default_factory=list)
     bridge: str | None = None  # a VM NIC's bridge, as libvirt says
+    origin: dict[str, Source] = field(default_factory=dict)  # address -> where it was read
 
 
 @dataclass
