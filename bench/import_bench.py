@@ -24,6 +24,7 @@ group file, as ``uniform import --group FILE`` does, instead of one file each.
 from __future__ import annotations
 
 import argparse
+import gc
 import shutil
 import statistics
 import time
@@ -154,6 +155,8 @@ def main() -> None:
         )
         laps = ", ".join(f"{k} {stages[k][-1]:.2f} s (CPU {cpu[k][-1]:.2f})" for k in stages)
         print(f"run {run + 1}: {laps}", flush=True)
+        del sites, plan, inv  # each run as a fresh `uniform import` would see the heap
+        gc.collect()
     print(summary)
     medians = ", ".join(
         f"{k} {statistics.median(v):.2f} s (CPU {statistics.median(cpu[k]):.2f})" for k, v in stages.items()

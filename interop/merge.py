@@ -25,6 +25,7 @@ Linear: one pass over each kind of record, dicts keyed by MAC, address and name.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -261,6 +262,18 @@ class _Merge:
 
 def merge(inv: Inventory | None, sites: Site | Sequence[Site], opts: Options) -> Plan:
     """The plan for importing ``sites`` (in command-line order) into ``inv`` (None: a new customer)."""
+    # Tens of thousands of small, long-lived objects and no cycles: the cyclic GC would only
+    # rescan them (as in inventory.build.load and the parsers)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _merge(inv, sites, opts)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _merge(inv: Inventory | None, sites: Site | Sequence[Site], opts: Options) -> Plan:
     m = _Merge(inv, opts)
     for i, site in enumerate([sites] if isinstance(sites, Site) else sites):
         m.collect(i, site)
