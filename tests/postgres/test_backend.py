@@ -262,6 +262,45 @@ def test_sigkill_mid_update_then_runbook(tmp_path: Path, pg_engine) -> None:
     assert delivered_tree(out) == want
 
 
+def test_sigkill_with_uniforms_default_then_cancel_and_rerun(tmp_path: Path, pg_engine) -> None:
+    """uniform's default (PULUMI_SKIP_CHECKPOINTS=true, docs/team.md "Crashes and recovery") on
+    PostgreSQL: an `up` of a new domain SIGKILLed a third of the way leaves the state exactly as
+    before it, nothing pending, and the lock; `pulumi cancel` and the same `up` converge."""
+    proj = copy_project(tmp_path / "proj")
+    inv_dir = big_customer(proj, "big", 60)
+    out = proj / "out" / "big"
+    eng = pg_engine(proj)
+    assert eng.env["PULUMI_SKIP_CHECKPOINTS"] == "true"
+    eng.run("stack", "init", "big")
+    eng.run("up", "--yes", "--skip-preview", "--stack", "big")
+    before = json.loads(eng.run("stack", "export", "--stack", "big").stdout)["deployment"]["resources"]
+    cust = inv_dir / "customer.yaml"
+    cust.write_text(cust.read_text().replace("domain: bench.example", "domain: bench2.example"))
+    want = expected_tree(inv_dir)
+    changing = {k for k, v in delivered_tree(out).items() if want.get(k) != v}
+    p = start(eng, "up", "--yes", "--skip-preview", "--stack", "big")
+    deadline = time.monotonic() + 120
+    while sum(v == want.get(k) for k, v in delivered_tree(out).items() if k in changing) < len(changing) // 3:
+        assert p.poll() is None, p.communicate()[0]
+        assert time.monotonic() < deadline, "no updates after 120 s"
+        time.sleep(0.1)
+    for pid in descendants(p.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    p.wait()
+    p.communicate()
+    assert delivered_tree(out) != want
+    assert LOCKED in eng.run("up", "--yes", "--stack", "big", check=False).stderr
+    eng.run("cancel", "--yes", "--stack", "big")
+    after = json.loads(eng.run("stack", "export", "--stack", "big").stdout)["deployment"]
+    assert not after.get("pending_operations") and after["resources"] == before  # nothing written
+    eng.run("up", "--yes", "--skip-preview", "--stack", "big")
+    eng.run("preview", "--expect-no-changes", "--stack", "big")
+    assert delivered_tree(out) == want
+
+
 def test_postgres_down_before_a_run(tmp_path: Path, pg, pg_engine) -> None:
     """The database is down: preview and up stop with a clear error, no traceback, nothing changed."""
     proj = copy_project(tmp_path / "proj")
