@@ -35,7 +35,7 @@ def mac_owners(inv: Inventory | None) -> dict[str, str]:
 
 
 @lru_cache(maxsize=256)
-def _rt_doc(path: str) -> Any:
+def _rt_doc(path: str, stamp: int) -> Any:  # stamp: the file's mtime, so an edited file is re-read
     try:
         return YAML(typ="rt").load(Path(path).read_text(encoding="utf-8"))
     except Exception:  # only for a line number: the loader already read this file
@@ -48,7 +48,10 @@ def machine_source(inv: Inventory | None, name: str, loc: tuple[str | int, ...] 
         return Source("inventory", 0)
     m = inv.machines[name]
     path = Path(inv.root) / m.file
-    doc = _rt_doc(str(path))
+    try:
+        doc = _rt_doc(str(path), path.stat().st_mtime_ns)
+    except OSError:
+        doc = None
     line = 0
     if doc is not None:
         entry = doc

@@ -253,7 +253,8 @@ def test_group_file_updates_are_all_applied(tmp_path: Path) -> None:
     root = tmp_path / "acme"
     (root / "machines").mkdir(parents=True)
     (root / "customer.yaml").write_text(
-        "customer: acme\ndomain: acme.example\nnetworks:\n  lan: {ipv4: 10.9.0.0/24, gateway4: 10.9.0.1}\n"
+        "customer: acme\ndomain: acme.example\nnetworks:\n"
+        "  lan: {ipv4: 10.9.0.0/24, gateway4: 10.9.0.1, ipv6: 'fd00:9::/64'}\n"
     )
     (root / "machines" / "web.yaml").write_text(
         "# the web tier\n- name: web1   # first\n  kind: hw\n  cores: 2\n  memory: 2GiB\n"
@@ -265,17 +266,22 @@ def test_group_file_updates_are_all_applied(tmp_path: Path) -> None:
     site = Site(
         reservations=[
             Reservation(Source("d.conf", 1), "0c:00:00:00:00:01", "10.9.0.21", None, "web1"),
-            Reservation(Source("d.conf", 2), "0c:00:00:00:00:02", "10.9.0.22", None, "web2"),
+            Reservation(Source("d.conf", 2), "0c:00:00:00:00:02", "10.9.0.22", "fd00:9::22", "web2"),
         ]
     )
     plan = merge(inv, site, Options(customer="acme"))
     assert not plan.conflicts and [n for n, _, _ in plan.updated] == ["web1", "web2"]
     after = apply(root, plan, inv)
-    assert [(m.nics[0].mac, m.nics[0].attachments[0].ipv4) for m in after.machines.values()] == [
-        ("0c:00:00:00:00:01", "10.9.0.21"),
-        ("0c:00:00:00:00:02", "10.9.0.22"),
+    got = [
+        (m.nics[0].mac, m.nics[0].attachments[0].ipv4, m.nics[0].attachments[0].ipv6)
+        for m in after.machines.values()
+    ]
+    assert got == [
+        ("0c:00:00:00:00:01", "10.9.0.21", "fd00:9::e00:ff:fe00:1"),  # EUI-64: stable as the MAC
+        ("0c:00:00:00:00:02", "10.9.0.22", "fd00:9::22"),  # into a flow mapping: quoted
     ]
     text = (root / "machines" / "web.yaml").read_text()
+    assert 'ipv6: "fd00:9::22"' in text
     assert "# the web tier" in text and "# first" in text and "# the second one" in text
     assert unpinned(after) == []
 
