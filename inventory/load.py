@@ -21,6 +21,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml import __version__ as ruamel_version
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
 from .errors import Loc, Problem, Reporter, excerpt
@@ -338,11 +339,30 @@ class RawInventory:
 
 
 class _Yaml12Resolver(VersionedResolver):
-    """Always YAML 1.2 (ruamel's default), skipping the per-scalar version lookup (~30% of parsing)."""
+    """Always YAML 1.2 (ruamel's default), skipping the per-scalar version lookup (~30% of parsing).
+
+    A plain scalar's implicit tag depends on its text alone (no path resolvers are set): the
+    tag of each distinct text is resolved once per process, not once per occurrence.  At
+    10,000 machines that is ~450,000 regex walks replaced by ~30,000 and a dict lookup
+    (the file parse 20-25% faster; bench/README.md)."""
+
+    _scalar_tags: dict[str, Any] = {}  # noqa: RUF012 -- one table for every load in the process
+    _MAX_TAGS = 200_000  # distinct texts kept; the table starts over beyond it
 
     @property
     def processing_version(self) -> Any:
         return (1, 2)
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and implicit[0] and not self.yaml_path_resolvers:
+            tags = self._scalar_tags
+            tag = tags.get(value)
+            if tag is None:
+                if len(tags) >= self._MAX_TAGS:
+                    tags.clear()
+                tag = tags[value] = super().resolve(kind, value, implicit)
+            return tag
+        return super().resolve(kind, value, implicit)
 
 
 _SAFE = YAML(typ="safe")
