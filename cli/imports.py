@@ -72,6 +72,13 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="repeatable: OpenSSH known_hosts whose keys are pinned in ssh.host_keys",
     )
+    p.add_argument(
+        "--site-root",
+        metavar="DIR",
+        help="a copy of the servers' root file system (e.g. rsync'ed /etc): absolute and relative "
+        "paths inside the sources (conf-dir, include, named.conf's directory) are read under DIR, "
+        "not on this machine",
+    )
     p.add_argument("--domain", help="a new customer's domain (default: the DHCP/DNS domain)")
     p.add_argument(
         "--group",
@@ -115,10 +122,16 @@ def _parser(module: str) -> Any:
         raise UsageError(f"the {module} parser (interop/parse/{module}.py) is not available") from None
 
 
-def read_sources(sources: Sequence[tuple[str, str]]) -> list[Site]:
-    """Parse each source in order; every parse problem of every file at once (ParseError)."""
+def read_sources(sources: Sequence[tuple[str, str]], site_root: Path | None = None) -> list[Site]:
+    """Parse each source in order; every parse problem of every file at once (ParseError).
+
+    With ``site_root`` (a copy of the servers' file system), the paths a source names inside
+    it -- absolute ones and, since the daemons run from ``/``, relative ones -- are read under
+    it: a copied dnsmasq.conf's ``conf-dir=/etc/dnsmasq.d`` must not read this machine's."""
     sites: list[Site] = []
     problems: list[tuple[Source, str]] = []
+    within: dict[str, Any] = {} if site_root is None else {"root": site_root}
+    includes: dict[str, Any] = {} if site_root is None else {"root": site_root, "base": site_root}
     for kind, value in sources:
         mod = _parser(SOURCES[kind][0])
         try:
@@ -126,16 +139,16 @@ def read_sources(sources: Sequence[tuple[str, str]]) -> list[Site]:
                 path, sep, origin = value.rpartition(":")
                 if not sep or "/" in origin or not origin:
                     path, origin = value, ""
-                sites.append(mod.parse(path, origin=origin or None))
+                sites.append(mod.parse(path, origin=origin or None, **within))
             elif kind == "named_conf":
-                sites.append(mod.parse_named(value))
+                sites.append(mod.parse_named(value, **within))
             elif kind == "libvirt":
                 host, sep, path = value.partition("=")
                 if not sep or not host or not path:
                     raise UsageError(f"--libvirt {value!r}: expected HOST=PATH (the hypervisor it came from)")
                 sites.append(mod.parse(path, hypervisor=host))
             else:
-                sites.append(mod.parse(value))
+                sites.append(mod.parse(value, **includes))
         except ParseError as e:
             problems.extend(e.problems)
         except OSError as e:
@@ -180,7 +193,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             "(--domain names a new customer's)"
         )
     try:
-        sites = read_sources(args.sources)
+        site_root = Path(args.site_root) if args.site_root else None
+        if site_root is not None and not site_root.is_dir():
+            raise UsageError(f"--site-root {args.site_root}: not a directory")
+        sites = read_sources(args.sources, site_root)
         keys = [k for f in args.known_hosts for k in known_hosts.parse(f)]
     except ParseError as e:
         for src, msg in e.problems:

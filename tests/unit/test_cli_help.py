@@ -129,7 +129,7 @@ CALLS: dict[tuple[str, ...], list[list[str]]] = {
     ("import",): [
         ["--dnsmasq", f"{SITE}/demo-dnsmasq.conf", "--network", "10.30.0.0/24=mgmt",
          "--known-hosts", f"{SITE}/known_hosts", "--dry-run", "--format", "json",
-         "--libvirt", f"hv1={VIRT}/concatenated/all.xml"],
+         "--libvirt", f"hv1={VIRT}/concatenated/all.xml", "--site-root", f"{SITE}"],
         ["--zone", f"{SITE}/db.demo.example:demo.example", "--named-conf", f"{SITE}/named.conf",
          "--dnsmasq", f"{SITE}/demo-dnsmasq.conf", "--isc-dhcpd", f"{SITE}/demo-dhcpd.conf",
          "--kea", f"{SITE}/demo-kea6.conf", "--libvirt", f"hv1={SITE}/hv1-domains.xml",

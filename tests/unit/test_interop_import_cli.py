@@ -194,6 +194,43 @@ def test_new_customer_from_scratch(tmp_path: Path, capsys: pytest.CaptureFixture
     assert run(["check", "--dir", str(root)], capsys)[0] == Exit.OK
 
 
+def test_site_root_reads_a_copied_servers_paths_under_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy of a server's /etc: its dnsmasq.conf's conf-dir=/etc/dnsmasq.d and named.conf's
+    absolute zone paths are read under --site-root, never on the importing machine."""
+    site = tmp_path / "ns1"
+    (site / "etc" / "dnsmasq.d").mkdir(parents=True)
+    (site / "etc" / "bind").mkdir(parents=True)
+    (site / "etc" / "dnsmasq.conf").write_text("# the server's main file\nconf-dir=/etc/dnsmasq.d,*.conf\n")
+    shutil.copy(SITE / "new-site-dnsmasq.conf", site / "etc" / "dnsmasq.d" / "lan.conf")
+    (site / "etc" / "bind" / "named.conf").write_text(
+        'options { directory "/var/cache/bind"; };\n'
+        'zone "acme.example" { type primary; file "/etc/bind/db.acme.example"; };\n'
+    )
+    zone = site / "etc" / "bind" / "db.acme.example"
+    soa = "$TTL 1h\n@ SOA ns1 hostmaster 1 1h 15m 1w 1h\n  NS ns1\nns1 A 10.40.0.10\n"
+    zone.write_text(soa + "app1 A 10.40.0.22   ; stale: DHCP says .21\n")
+    argv = ["import", "--dnsmasq", str(site / "etc" / "dnsmasq.conf")]
+    argv += ["--named-conf", str(site / "etc" / "bind" / "named.conf"), "--network", "10.40.0.0/24=lan"]
+    root = tmp_path / "stacks" / "acme"
+    # without it, the server's absolute paths are looked up on this machine: refused, nothing written
+    rc, _, err = run([*argv, str(root)], capsys)
+    assert rc == Exit.PROBLEMS and "/etc/bind/db.acme.example" in err and not root.exists()
+    # with it, the zone under the copy is what is read: its stale record is a conflict there
+    rc, out, err = run([*argv, str(root), "--site-root", str(site)], capsys)
+    assert rc == Exit.PROBLEMS and f"{zone}:5" in out and not root.exists()
+    zone.write_text(soa + "app1 A 10.40.0.21\n")
+    rc, out, err = run([*argv, str(root), "--site-root", str(site)], capsys)
+    assert rc == Exit.OK, err
+    assert f"{site}/etc/dnsmasq.d/lan.conf:8" in out
+    inv = load(root, known_roles=ROLE_NAMES)
+    assert sorted(inv.machines) == ["app1", "hv1", "ns1"] and list(inv.networks) == ["lan"]
+    assert inv.machines["app1"].nics[0].attachments[0].ipv4 == "10.40.0.21"
+    rc, _, err = run([*argv, str(tmp_path / "x"), "--site-root", str(site / "nope")], capsys)
+    assert rc == Exit.USAGE and "not a directory" in err
+
+
 def test_new_customer_rolled_back_leaves_no_directory(tmp_path: Path) -> None:
     """A new customer whose result does not load: the directories made for it go too."""
     root = tmp_path / "acme"
