@@ -190,7 +190,12 @@ def timed(eng: Engine, limit: float, *args: str) -> tuple[float, dict[str, int]]
         try:
             out, _ = p.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
-            os.killpg(p.pid, 9)
+            # the whole tree: the engine starts its plugins in process groups of their own
+            for pid in descendants(p.pid):
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
             p.communicate()
             raise Stopped(f"stopped after {limit:.0f} s") from None
     if p.returncode != 0:
