@@ -233,10 +233,15 @@ def state_stats(co: Checkout, machines: int) -> dict[str, Any]:
 
 
 def run_size(
-    machines: int, codes: list[Path], runs: int, steps: set[str], profile: Path | None
+    machines: int,
+    codes: list[Path],
+    runs: int,
+    steps: set[str],
+    profile: Path | None,
+    keep: Path | None = None,
 ) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="uniform-scale-") as d:
-        tmp = Path(d)
+        tmp = Path(d) if keep is None else keep / f"m{machines}"
         customer = make_customer(tmp / "gen" / "bench", machines)
         cos = [setup(tmp, customer, code, i) for i, code in enumerate(codes)]
         for co in cos:  # the first up, always (every other step needs it)
@@ -275,6 +280,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--steps", default="first,noop,one", help="comma-separated: first,noop,one,mass")
     ap.add_argument("--profile", type=Path, help="engine --profiling output (and py-spy, when on PATH) here")
+    ap.add_argument(
+        "--keep", type=Path, help="build the projects and backends here and keep them, for more runs by hand"
+    )
     args = ap.parse_args()
     codes = [c.resolve() for c in args.code or [ROOT]]
     if args.profile:
@@ -283,7 +291,7 @@ def main() -> None:
         f"# {time.strftime('%Y-%m-%d %H:%M')} nproc={os.cpu_count()} runs={args.runs} (best wall of the runs)"
     )
     for m in args.machines:
-        for row in run_size(m, codes, args.runs, set(args.steps.split(",")), args.profile):
+        for row in run_size(m, codes, args.runs, set(args.steps.split(",")), args.profile, args.keep):
             print(json.dumps(row), flush=True)
 
 
