@@ -49,6 +49,7 @@ import inventory
 import payloads
 from bench import gen_inventory
 from harness.engine import Engine, copy_project, engine_env
+from harness.procs import descendants, kill_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {"default": "true", "checkpoints": "false"}  # -> PULUMI_SKIP_CHECKPOINTS
@@ -124,22 +125,6 @@ def role(cmdline: list[str]) -> str | None:
     return None
 
 
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo += children.get(p, [])
-    return found
-
-
 def hwm_kib(pid: int) -> tuple[str | None, int]:
     """(role, VmHWM in KiB) of ``pid``; (None, 0) when it is gone or not one of ours."""
     try:
@@ -191,11 +176,7 @@ def timed(eng: Engine, limit: float, *args: str) -> tuple[float, dict[str, int]]
             out, _ = p.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
             # the whole tree: the engine starts its plugins in process groups of their own
-            for pid in descendants(p.pid):
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
+            kill_tree(p.pid)
             p.communicate()
             raise Stopped(f"stopped after {limit:.0f} s") from None
     if p.returncode != 0:

@@ -35,6 +35,7 @@ import payloads
 from bench import gen_inventory
 from cli.main import main as uniform
 from harness.engine import Engine, copy_project
+from harness.procs import kill_tree
 
 pytestmark = pytest.mark.slow
 
@@ -81,31 +82,9 @@ def touched_since(out: Path, t0_ns: int, before: dict[str, tuple[bytes, int]]) -
     return sum(m > t0_ns for m in now.values()) + sum(k not in now for k in before)
 
 
-def tree_of(pid: int) -> list[int]:
-    """``pid`` and every process below it (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo += children.get(p, [])
-    return found
-
-
 def kill_all(p: subprocess.Popen[str]) -> int:
     """SIGKILL ``p``'s whole tree and process group at once; the number of processes killed."""
-    pids = tree_of(p.pid)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    pids = kill_tree(p.pid)
     try:
         os.killpg(p.pid, signal.SIGKILL)
     except ProcessLookupError:

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import inventory
 import payloads
 from bench import gen_inventory
 from harness.engine import ROOT, Engine, add_customer, copy_project
+from harness.procs import kill_tree
 
 DEMO = ROOT / "stacks" / "demo"
 LOCKED = "the stack is currently locked by 1 lock(s)"
@@ -80,23 +80,6 @@ def start(eng: Engine, *args: str) -> subprocess.Popen[str]:
 def finish(p: subprocess.Popen[str], timeout: float = 300) -> tuple[int, str]:
     out, _ = p.communicate(timeout=timeout)
     return p.returncode, out
-
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it (from /proc), parents first."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo += children.get(p, [])
-    return found
 
 
 def assert_clean(out: str) -> None:
@@ -204,11 +187,7 @@ def test_sigkill_mid_update_then_runbook(tmp_path: Path, pg_engine) -> None:
         assert p.poll() is None, p.communicate()[0]
         assert time.monotonic() < deadline, "no deliveries after 120 s"
         time.sleep(0.1)
-    for pid in descendants(p.pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_tree(p.pid)
     p.wait()
     p.communicate()
     partial = delivered_tree(out)
@@ -243,11 +222,7 @@ def test_sigkill_mid_update_then_runbook(tmp_path: Path, pg_engine) -> None:
         assert p.poll() is None, p.communicate()[0]
         assert time.monotonic() < deadline, "no updates after 120 s"
         time.sleep(0.1)
-    for pid in descendants(p.pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_tree(p.pid)
     p.wait()
     p.communicate()
     assert delivered_tree(out) != want
@@ -284,11 +259,7 @@ def test_sigkill_with_uniforms_default_then_cancel_and_rerun(tmp_path: Path, pg_
         assert p.poll() is None, p.communicate()[0]
         assert time.monotonic() < deadline, "no updates after 120 s"
         time.sleep(0.1)
-    for pid in descendants(p.pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill_tree(p.pid)
     p.wait()
     p.communicate()
     assert delivered_tree(out) != want
