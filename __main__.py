@@ -1,15 +1,11 @@
 """uniform: load the selected customer's inventory and build its components."""
 
-import os
 from pathlib import Path
 
 import pulumi
 
-from components.stack import ROLE_NAMES, StackSettings, build, check_delivery
+from components.stack import ROLE_NAMES, StackSettings, build, check_delivery, checkpoint_warning
 from inventory import InventoryError, load
-
-#: from this many machines on, running with the engine's per-step checkpoints is warned about
-CHECKPOINT_WARNING = 100
 
 config = pulumi.Config("uniform")
 root = Path("stacks") / config.require("inventory")
@@ -32,20 +28,8 @@ settings = StackSettings(
 if problems := check_delivery(inventory, settings):
     raise pulumi.RunError(f"stack {pulumi.get_stack()}: {len(problems)} problem(s)\n" + "\n".join(problems))
 
-if len(inventory.machines) >= CHECKPOINT_WARNING and os.environ.get(
-    "PULUMI_SKIP_CHECKPOINTS", ""
-).lower() not in (
-    "1",
-    "true",
-):
-    # The engine reads this from its own environment only (no project or stack setting
-    # exists, docs/team.md "Crashes and recovery"); the program inherits that environment.
-    pulumi.log.warn(
-        f"{len(inventory.machines)} machines with the engine's per-step checkpoints: an up that changes "
-        "many of them rewrites the whole state after every step, in time that grows with the square of "
-        "the change. uniform's default is PULUMI_SKIP_CHECKPOINTS=true: run `uniform up`, or "
-        "`source .tools/env.sh` before pulumi (docs/team.md 'Crashes and recovery')"
-    )
+if warning := checkpoint_warning(inventory):
+    pulumi.log.warn(warning)
 
 machines = build(inventory, settings)
 pulumi.export("customer", inventory.customer.name)

@@ -7,6 +7,8 @@ address or renders a file; it only decides which resource carries what.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -93,6 +95,27 @@ def check_delivery(inv: Inventory, settings: StackSettings) -> list[str]:
                 f"(record it: ssh-keyscan -t ed25519 <host>, see README 'Host keys')"
             )
     return problems
+
+
+#: from this many machines on, running with the engine's per-step checkpoints is warned about
+CHECKPOINT_WARNING = 100
+
+
+def checkpoint_warning(inv: Inventory, env: Mapping[str, str] = os.environ) -> str | None:
+    """A warning when a large customer runs with the engine's per-step checkpoints.
+
+    The engine reads PULUMI_SKIP_CHECKPOINTS from its own environment only (no project or
+    stack setting exists, docs/team.md "Crashes and recovery"); the program inherits it."""
+    if len(inv.machines) < CHECKPOINT_WARNING:
+        return None
+    if env.get("PULUMI_SKIP_CHECKPOINTS", "").lower() in ("1", "true"):
+        return None
+    return (
+        f"{len(inv.machines)} machines with the engine's per-step checkpoints: an up that changes "
+        "many of them rewrites the whole state after every step, in time that grows with the square of "
+        "the change. uniform's default is PULUMI_SKIP_CHECKPOINTS=true: run `uniform up`, or "
+        "`source .tools/env.sh` before pulumi (docs/team.md 'Crashes and recovery')"
+    )
 
 
 def build(inv: Inventory, settings: StackSettings) -> dict[str, MachineComponent | Tombstone]:
