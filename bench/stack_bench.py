@@ -162,15 +162,7 @@ def timed(eng: Engine, limit: float, *args: str) -> tuple[float, dict[str, int]]
     """``pulumi ARGS``: (wall seconds, peak MiB per role); Stopped past ``limit`` or on failure."""
     peaks: dict[str, int] = {}
     t = time.perf_counter()
-    p = subprocess.Popen(
-        eng.argv(*args),
-        cwd=eng.cwd,
-        env=eng.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    p = eng.start(*args)
     with sampling(p.pid, peaks):
         try:
             out, _ = p.communicate(timeout=limit)

@@ -106,6 +106,20 @@ class Engine:
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         return [*prefix, "pulumi", "--non-interactive", *args]
 
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """``pulumi ARGS`` in the background, in a session of its own (so it can be killed as
+        a tree, harness.procs), stdout and stderr together as text: for tests and benches
+        that interrupt a run or watch it while it goes."""
+        return subprocess.Popen(
+            self.argv(*args),
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
     def run(
         self,
         *args: str,

@@ -211,15 +211,7 @@ def test_sigterm_writes_what_was_done_and_releases_the_lock(tmp_path: Path, engi
     old = delivered_tree(out)
     changes = sum(want.get(k) != old.get(k) for k in want.keys() | old.keys())
     t0 = time.time_ns()
-    p = subprocess.Popen(
-        eng.argv("up", "--yes", "--skip-preview"),
-        cwd=eng.cwd,
-        env=eng.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    p = eng.start("up", "--yes", "--skip-preview")
     deadline = time.monotonic() + 300
     while touched_since(out, t0, old) < changes // 3:
         assert p.poll() is None, p.communicate()[0]
@@ -266,15 +258,7 @@ def test_sigkill_at_random_points_then_rerun_converges(tmp_path: Path, engine_fa
         phase = rnd.choice(["early", "partial", "partial", "delivered"])
         fraction = rnd.uniform(0.05, 0.95)
         t0 = time.time_ns()
-        p = subprocess.Popen(
-            eng.argv("up", "--yes", "--skip-preview"),
-            cwd=eng.cwd,
-            env=eng.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # its own process group: engine, language host, providers
-        )
+        p = eng.start("up", "--yes", "--skip-preview")  # its own session: killed as a tree
         deadline = time.monotonic() + 10 * full_up + 60
         delay = rnd.uniform(0.1, 0.6) * full_up
         while p.poll() is None and time.monotonic() < deadline:

@@ -64,19 +64,6 @@ def big_customer(proj: Path, stack: str, machines: int) -> Path:
     return dest
 
 
-def start(eng: Engine, *args: str) -> subprocess.Popen[str]:
-    """``pulumi ARGS`` in the background, in its own session, output collected."""
-    return subprocess.Popen(
-        eng.argv(*args),
-        cwd=eng.cwd,
-        env=eng.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
 def finish(p: subprocess.Popen[str], timeout: float = 300) -> tuple[int, str]:
     out, _ = p.communicate(timeout=timeout)
     return p.returncode, out
@@ -111,7 +98,7 @@ def test_two_customers_at_once(tmp_path: Path, pg_engine) -> None:
         engines[stack] = eng = pg_engine(proj)
         eng.run("stack", "init", stack)
     for stack, eng in engines.items():
-        procs[stack] = start(eng, "up", "--yes", "--skip-preview", "--stack", stack)
+        procs[stack] = eng.start("up", "--yes", "--skip-preview", "--stack", stack)
     for p in procs.values():
         rc, out = finish(p)
         assert rc == 0, out
@@ -146,8 +133,8 @@ def test_same_customer_twice_one_wins(tmp_path: Path, pg, pg_db, pg_engine) -> N
     assert trees["a"] != trees["b"]
 
     for _attempt in range(3):
-        pa = start(ea, "up", "--yes", "--skip-preview", "--stack", "shared")
-        pb = start(eb, "up", "--yes", "--skip-preview", "--stack", "shared")
+        pa = ea.start("up", "--yes", "--skip-preview", "--stack", "shared")
+        pb = eb.start("up", "--yes", "--skip-preview", "--stack", "shared")
         results = {"a": finish(pa), "b": finish(pb)}
         for _, out in results.values():
             assert password not in out
@@ -181,7 +168,7 @@ def test_sigkill_mid_update_then_runbook(tmp_path: Path, pg_engine) -> None:
     eng.env["PULUMI_SKIP_CHECKPOINTS"] = "false"
     eng.run("stack", "init", "big")
     want = expected_tree(inv_dir)
-    p = start(eng, "up", "--yes", "--skip-preview", "--stack", "big")
+    p = eng.start("up", "--yes", "--skip-preview", "--stack", "big")
     deadline = time.monotonic() + 120
     while len(delivered_tree(out)) < len(want) // 4:  # some machines delivered, most not
         assert p.poll() is None, p.communicate()[0]
@@ -216,7 +203,7 @@ def test_sigkill_mid_update_then_runbook(tmp_path: Path, pg_engine) -> None:
     cust.write_text(cust.read_text().replace("domain: bench.example", "domain: bench2.example"))
     want = expected_tree(inv_dir)
     changing = {k for k, v in delivered_tree(out).items() if want.get(k) != v}
-    p = start(eng, "up", "--yes", "--skip-preview", "--stack", "big")
+    p = eng.start("up", "--yes", "--skip-preview", "--stack", "big")
     deadline = time.monotonic() + 120
     while sum(v == want.get(k) for k, v in delivered_tree(out).items() if k in changing) < len(changing) // 3:
         assert p.poll() is None, p.communicate()[0]
@@ -253,7 +240,7 @@ def test_sigkill_with_uniforms_default_then_cancel_and_rerun(tmp_path: Path, pg_
     cust.write_text(cust.read_text().replace("domain: bench.example", "domain: bench2.example"))
     want = expected_tree(inv_dir)
     changing = {k for k, v in delivered_tree(out).items() if want.get(k) != v}
-    p = start(eng, "up", "--yes", "--skip-preview", "--stack", "big")
+    p = eng.start("up", "--yes", "--skip-preview", "--stack", "big")
     deadline = time.monotonic() + 120
     while sum(v == want.get(k) for k, v in delivered_tree(out).items() if k in changing) < len(changing) // 3:
         assert p.poll() is None, p.communicate()[0]
@@ -310,7 +297,7 @@ def test_postgres_restarted_during_a_run(tmp_path: Path, pg, pg_engine) -> None:
     eng.env["PULUMI_SKIP_CHECKPOINTS"] = "false"
     eng.run("stack", "init", "big")
     want = expected_tree(inv_dir)
-    p = start(eng, "up", "--yes", "--skip-preview", "--stack", "big")
+    p = eng.start("up", "--yes", "--skip-preview", "--stack", "big")
     deadline = time.monotonic() + 120
     while len(delivered_tree(out)) < len(want) // 4:
         assert p.poll() is None, p.communicate()[0]
