@@ -26,10 +26,8 @@ from __future__ import annotations
 import difflib
 import re
 import shlex
-import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +49,7 @@ from .adopt_host import (
     observe_local,
     parse_output,
 )
+from .pool import each_host
 from .verify import JOBS, SshOptions
 
 __all__ = [
@@ -296,23 +295,14 @@ def check_hosts(
     else:
         opts = ssh or SshOptions()
         check = lambda t: adopt_ssh(t, opts)  # noqa: E731
-    lock = threading.Lock()
-    done = [0]
-
-    def one(t: Target) -> HostResult:
-        try:
-            r = check(t)
-        except Exception as e:  # a bug or an OS error on one host must not hide the others
-            r = HostResult(t.machine, str(t.to["host"]), error=f"{type(e).__name__}: {e}")
-        if progress:
-            with lock:  # one progress call at a time, as verify's
-                done[0] += 1
-                progress(done[0], len(tgts), r)
-        return r
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(one, tgts))
-    return sorted(results, key=lambda r: r.machine)
+    return each_host(
+        tgts,
+        check,
+        lambda t, e: HostResult(t.machine, str(t.to["host"]), error=f"{type(e).__name__}: {e}"),
+        lambda r: r.machine,
+        jobs,
+        progress,
+    )
 
 
 # ---------------------------------------------------------------- text

@@ -28,10 +28,8 @@ With `delivery.mode: local` the same comparison runs on the local tree
 from __future__ import annotations
 
 import shlex
-import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,8 @@ from connectors.target import SshTarget, endpoint, ssh_target
 from inventory import lifecycle
 from inventory.model import Inventory
 from payloads import manifest
+
+from .pool import each_host
 
 MANIFEST_DIR = manifest.DIR
 
@@ -356,23 +356,14 @@ def run(
     """``check`` every target, at most ``jobs`` at a time; results sorted by machine.
 
     ``progress(done, total, result)`` is called for each result as it arrives, one call at a time."""
-    lock = threading.Lock()
-    done = [0]
-
-    def one(t: Target) -> HostResult:
-        try:
-            r = check(t)
-        except Exception as e:  # a bug or an OS error on one host must not hide the others
-            r = HostResult(t.machine, str(t.host), error=f"{type(e).__name__}: {e}")
-        if progress:
-            with lock:
-                done[0] += 1
-                progress(done[0], len(tgts), r)
-        return r
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(one, tgts))
-    return sorted(results, key=lambda r: r.machine)
+    return each_host(
+        tgts,
+        check,
+        lambda t, e: HostResult(t.machine, str(t.host), error=f"{type(e).__name__}: {e}"),
+        lambda r: r.machine,
+        jobs,
+        progress,
+    )
 
 
 def format_text(customer: str, results: list[HostResult], seconds: float) -> str:
