@@ -114,6 +114,7 @@ def _load(
             history=tuple(p.history),
             hypervisor=d.get("hypervisor"),
             location=d.get("location"),
+            virtualization=d.get("virtualization") or "kvm",
             move=(d["move"]["to"], d["move"]["disk"]) if d.get("move") else None,
         )
     inv = Inventory(cust, {n: nets[n].model for n in sorted(nets)}, machines, str(root))

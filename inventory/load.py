@@ -311,6 +311,8 @@ MACHINE = obj(
         "state": Field(STR, default="planned"),
         "history": Field(list_of(STR), default=list),
         "location": Field(STR),
+        # a hypervisor's: how it runs its VMs (kvm, or qemu = TCG emulation without /dev/kvm)
+        "virtualization": Field(string(("kvm", "qemu"))),
         # a VM's acknowledged move: to which hypervisor, and how its disks got there
         "move": Field(
             obj({"to": Field(STR, required=True), "disk": Field(string(("fresh", "copied")), required=True)})
@@ -392,7 +394,8 @@ def _parse(path: Path, rel: str, rep: Reporter) -> Any:
 
 
 _CACHE_VERSION = (
-    5  # 2: provisioning, boot_filename/boot_server; 3: defaults from the model; 4: removed; 5: move
+    6  # 2: provisioning, boot_filename/boot_server; 3: defaults from the model; 4: removed; 5: move;
+    # 6: virtualization
 )
 #: (rel path, machine base loc, checked data, machine name) for each machine in a file
 Entry = tuple[Loc, dict[str, Any], str | None]

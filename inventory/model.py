@@ -72,6 +72,9 @@ class Machine:
     history: tuple[State, ...] = ()  # earlier states, oldest first
     hypervisor: str | None = None  # VMs only: the machine it runs on
     location: str | None = None
+    #: hypervisors: how libvirt runs their VMs -- "kvm" (hardware virtualisation, host-passthrough
+    #: CPU) or "qemu" (TCG emulation: nested labs, CI, hosts without usable /dev/kvm)
+    virtualization: str = "kvm"
     #: VMs: the acknowledged move to ``hypervisor`` -- (that hypervisor, "fresh" | "copied"):
     #: its disks start empty there, or were copied there by hand (docs/inventory.md "Moving a VM")
     move: tuple[str, str] | None = None

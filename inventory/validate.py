@@ -498,6 +498,8 @@ def machines(
         for i, tag in enumerate(d.get("tags", [])):
             if tag is not None and not _TAG_RE.match(tag):
                 bad(("tags", i), f"tag {excerpt(tag)} is not a word (1-63 of A-Z, a-z, 0-9, '_.:/=+-')")
+        if d.get("virtualization") is not None and "hypervisor" not in d.get("roles", []):
+            bad(("virtualization",), "only a machine with role hypervisor has a virtualization type")
         if d.get("location") is not None and (why := text_problem(d["location"], 200)):
             bad(("location",), why)
         names: set[str] = set()

@@ -11,8 +11,8 @@ fits each:
   the local disk: an active machine no longer netboots.
 * VMs are seeded: the hypervisor gets, per staged VM, a cloud-init NoCloud seed
   (``meta-data``, ``user-data``, ``network-config`` v2) that its disks script
-  builds into an ISO (volume ``cidata``) attached as a cdrom.  An active VM has
-  neither the seed files nor the cdrom.
+  builds into an ISO (volume ``cidata``) attached as a read-only virtio disk.  An
+  active VM has neither the seed files nor the seed disk.
 
 No passwords anywhere: root's password is locked (preseed) or never set (cloud
 images), login is by the customer's public SSH keys only.  Nothing here is secret:

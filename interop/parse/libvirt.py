@@ -13,6 +13,8 @@ directory (not its ``autostart/`` or ``networks/``). Decisions:
   floppy are skipped. Size: the domain XML never says, so None, except for uniform's own
   layout, where ``<name>.disks.sh`` next to ``<name>.xml`` creates each image with
   ``qemu-img create ... <source file> <N>G``: that N is read back. A volume's pool is kept.
+  A ``<readonly/>`` disk is skipped too: it holds no data of the VM's own (a medium, such as
+  the cloud-init seed uniform attaches to a staged VM as a read-only virtio disk).
 * **NICs**: every ``<interface>`` with its ``<mac>`` (required), ``<model type>``, and
   ``bridge`` = ``<source bridge>`` (also present in a running network domain's dump), else the
   ``<source network>`` name (type network), else ``<source dev>`` (type direct: the host
@@ -194,7 +196,7 @@ class _Reader:
             )
 
     def disk(self, dev: _Device) -> DomainDisk | None:
-        if dev.attrs.get("device", "disk") in _SKIP_DEVICES:
+        if dev.attrs.get("device", "disk") in _SKIP_DEVICES or "readonly" in dev.children:
             return None
         target = dev.children.get("target", (0, {}))[1].get("dev")
         if not target:

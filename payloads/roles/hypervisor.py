@@ -79,7 +79,7 @@ def _hypervisor_files(ctx: Context, hv: Machine) -> list[PayloadFile]:
             )
             for i, d in enumerate(vm.disks)
         ]
-        # a staged VM gets its cloud-init seed (files + ISO + cdrom); any other state loses it
+        # a staged VM gets its cloud-init seed (files + ISO + read-only disk); any other state loses it
         seeded = provision.provisioned(vm)
         seed_dir = f"{LIBVIRT_DIR}/{vm.name}.seed"
         seed_iso = f"{IMAGES_DIR}/{vm.name}-seed.iso"
@@ -106,6 +106,9 @@ def _hypervisor_files(ctx: Context, hv: Machine) -> list[PayloadFile]:
             disks=disks,
             interfaces=interfaces,
             seed_iso=seed_iso if seeded else None,
+            # the seed is the next virtio disk after the VM's own (vdb for a one-disk VM)
+            seed_dev=_disk_dev(len(disks)),
+            virtualization=hv.virtualization,
         )
         files.append(PayloadFile(f"{LIBVIRT_DIR}/{vm.name}.xml", xml, reload="libvirt"))
         files.append(

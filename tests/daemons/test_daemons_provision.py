@@ -6,7 +6,7 @@
   rendered to networkd by cloud-init itself (``cloud-init devel net-convert``) and the
   result compared with the inventory;
 * the DHCP configs with boot options: ``dnsmasq --test``, ``kea-dhcp4 -t``;
-* the libvirt domain with its seed cdrom: ``virt-xml-validate``;
+* the libvirt domain with its read-only virtio seed disk, kvm and qemu: ``virt-xml-validate``;
 * the preseed: ``debconf-set-selections --checkonly``;
 * the seed ISO: the rendered disks script really builds it with genisoimage, and with
   xorriso alone; isoinfo/xorriso show volume id ``cidata`` and the three files, byte for byte;
@@ -138,16 +138,19 @@ def test_kea_accepts_boot_options(trees: Trees) -> None:
         run(kea, "-t", f"{root}{path}")
 
 
-def test_domains_with_seed_cdrom_validate(trees: Trees) -> None:
+def test_domains_with_seed_disk_validate(trees: Trees) -> None:
+    """Every domain, with and without the read-only virtio seed disk, of both types (kvm, qemu)."""
     validate = tool("virt-xml-validate")
     tool("xmllint")
-    checked = 0
+    seen: set[tuple[bool, str]] = set()
     for _, root, path in files(trees, "/etc/uniform/libvirt/*.xml"):
         xml = Path(f"{root}{path}")
-        if "device='cdrom'" in xml.read_text():
-            checked += 1
+        text = xml.read_text()
+        seeded = "-seed.iso'/>" in text
+        assert "device='cdrom'" not in text
+        seen.add((seeded, "kvm" if "<domain type='kvm'>" in text else "qemu"))
         assert "validates" in run(validate, str(xml), "domain")
-    assert checked
+    assert seen == {(True, "kvm"), (True, "qemu"), (False, "kvm"), (False, "qemu")}
 
 
 def test_preseed_format(trees: Trees) -> None:

@@ -117,6 +117,7 @@ def load_minimal(root: Path) -> Inventory:
             history=tuple(State(s) for s in m.get("history", [])),
             hypervisor=m.get("hypervisor"),
             location=m.get("location"),
+            virtualization=m.get("virtualization", "kvm"),
         )
     return Inventory(customer, networks, dict(sorted(machines.items())), str(root))
 

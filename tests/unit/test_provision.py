@@ -1,6 +1,6 @@
 """Provisioning payloads (payloads/provision.py, docs/provisioning.md): lifecycle drives the
 boot path -- staged hw gets a pxelinux config + preseed keyed by its MAC on the DHCP server,
-a staged VM a cloud-init seed + cdrom on its hypervisor; active machines lose them."""
+a staged VM a cloud-init seed + read-only seed disk on its hypervisor; active machines lose them."""
 
 from __future__ import annotations
 
@@ -68,10 +68,10 @@ def test_only_staged_gets_a_boot_path(state: State) -> None:
     assert pxe("0c:c4:7a:00:00:32") not in paths(out["svc1"])
     assert not any(p.startswith("/etc/uniform/libvirt/xv.seed/") for p in paths(out["hv1"]))
     if "xv" in {f.path.split("/")[-1].split(".")[0] for f in out["hv1"].files}:
-        assert "cdrom" not in out["hv1"].file("/etc/uniform/libvirt/xv.xml").content
+        assert "xv-seed.iso" not in out["hv1"].file("/etc/uniform/libvirt/xv.xml").content
 
 
-def test_staged_vm_gets_a_seed_and_cdrom_active_loses_them() -> None:
+def test_staged_vm_gets_a_seed_and_seed_disk_active_loses_them() -> None:
     hv = render_customer(inv())["hv1"]
     seed = "/etc/uniform/libvirt/vnew.seed"
     assert {f"{seed}/meta-data", f"{seed}/user-data", f"{seed}/network-config"} <= paths(hv)
@@ -80,12 +80,13 @@ def test_staged_vm_gets_a_seed_and_cdrom_active_loses_them() -> None:
     }
     assert hv.file(f"{seed}/user-data").reload == "libvirt"
     xml = hv.file("/etc/uniform/libvirt/vnew.xml").content
-    assert "device='cdrom'" in xml and "/var/lib/libvirt/images/vnew-seed.iso" in xml
+    # the seed disk itself (virtio, read-only, after the VM's disks): tests/unit/test_virtualization.py
+    assert "<source file='/var/lib/libvirt/images/vnew-seed.iso'/>" in xml
     disks = hv.file("/etc/uniform/libvirt/vnew.disks.sh").content
     assert "-volid cidata" in disks and f"seed={seed}" in disks
-    # the active VM: no seed files, no cdrom, and its disks script removes a left-over ISO
+    # the active VM: no seed files, no seed disk, and its disks script removes a left-over ISO
     assert not any(p.startswith("/etc/uniform/libvirt/vold.seed") for p in paths(hv))
-    assert "cdrom" not in hv.file("/etc/uniform/libvirt/vold.xml").content
+    assert "vold-seed.iso" not in hv.file("/etc/uniform/libvirt/vold.xml").content
     assert (
         "rm -f /var/lib/libvirt/images/vold-seed.iso" in hv.file("/etc/uniform/libvirt/vold.disks.sh").content
     )

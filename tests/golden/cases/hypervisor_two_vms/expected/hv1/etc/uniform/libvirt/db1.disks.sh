@@ -4,7 +4,7 @@
 set -eu
 [ -e /var/lib/libvirt/images/db1-root.qcow2 ] || qemu-img create -f qcow2 -F qcow2 -b /var/lib/libvirt/images/debian-12-genericcloud-amd64.qcow2 /var/lib/libvirt/images/db1-root.qcow2 20G
 [ -e /var/lib/libvirt/images/db1-data.qcow2 ] || qemu-img create -f qcow2 /var/lib/libvirt/images/db1-data.qcow2 500G
-# db1 is staged: its cloud-init NoCloud seed (volume cidata), attached as a cdrom.
+# db1 is staged: its cloud-init NoCloud seed (volume cidata), attached as a read-only virtio disk.
 seed=/etc/uniform/libvirt/db1.seed
 iso=/var/lib/libvirt/images/db1-seed.iso
 if command -v genisoimage >/dev/null 2>&1; then mkiso=genisoimage

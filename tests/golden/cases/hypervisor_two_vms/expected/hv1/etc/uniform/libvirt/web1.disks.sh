@@ -3,5 +3,5 @@
 # Creates the disk images of VM web1 that do not exist yet; never touches existing ones.
 set -eu
 [ -e /var/lib/libvirt/images/web1-root.qcow2 ] || qemu-img create -f qcow2 -F qcow2 -b /var/lib/libvirt/images/debian-12-genericcloud-amd64.qcow2 /var/lib/libvirt/images/web1-root.qcow2 20G
-# web1 is not staged: its cloud-init seed ISO, if any, goes (no cdrom in its definition).
+# web1 is not staged: its cloud-init seed ISO, if any, goes (no seed disk in its definition).
 rm -f /var/lib/libvirt/images/web1-seed.iso

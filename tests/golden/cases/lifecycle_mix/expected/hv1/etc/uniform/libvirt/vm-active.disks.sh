@@ -3,5 +3,5 @@
 # Creates the disk images of VM vm-active that do not exist yet; never touches existing ones.
 set -eu
 [ -e /var/lib/libvirt/images/vm-active-root.qcow2 ] || qemu-img create -f qcow2 /var/lib/libvirt/images/vm-active-root.qcow2 10G
-# vm-active is not staged: its cloud-init seed ISO, if any, goes (no cdrom in its definition).
+# vm-active is not staged: its cloud-init seed ISO, if any, goes (no seed disk in its definition).
 rm -f /var/lib/libvirt/images/vm-active-seed.iso

@@ -3,5 +3,5 @@
 # Creates the disk images of VM vm-failed that do not exist yet; never touches existing ones.
 set -eu
 [ -e /var/lib/libvirt/images/vm-failed-root.qcow2 ] || qemu-img create -f qcow2 /var/lib/libvirt/images/vm-failed-root.qcow2 10G
-# vm-failed is not staged: its cloud-init seed ISO, if any, goes (no cdrom in its definition).
+# vm-failed is not staged: its cloud-init seed ISO, if any, goes (no seed disk in its definition).
 rm -f /var/lib/libvirt/images/vm-failed-seed.iso

@@ -3,5 +3,5 @@
 # Creates the disk images of VM vm-offline that do not exist yet; never touches existing ones.
 set -eu
 [ -e /var/lib/libvirt/images/vm-offline-root.qcow2 ] || qemu-img create -f qcow2 /var/lib/libvirt/images/vm-offline-root.qcow2 10G
-# vm-offline is not staged: its cloud-init seed ISO, if any, goes (no cdrom in its definition).
+# vm-offline is not staged: its cloud-init seed ISO, if any, goes (no seed disk in its definition).
 rm -f /var/lib/libvirt/images/vm-offline-seed.iso

@@ -3,7 +3,7 @@
 # Creates the disk images of VM vm-staged that do not exist yet; never touches existing ones.
 set -eu
 [ -e /var/lib/libvirt/images/vm-staged-root.qcow2 ] || qemu-img create -f qcow2 /var/lib/libvirt/images/vm-staged-root.qcow2 10G
-# vm-staged is staged: its cloud-init NoCloud seed (volume cidata), attached as a cdrom.
+# vm-staged is staged: its cloud-init NoCloud seed (volume cidata), attached as a read-only virtio disk.
 seed=/etc/uniform/libvirt/vm-staged.seed
 iso=/var/lib/libvirt/images/vm-staged-seed.iso
 if command -v genisoimage >/dev/null 2>&1; then mkiso=genisoimage
