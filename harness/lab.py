@@ -502,8 +502,18 @@ class Lab:
     # ------------------------------------------------------------------ observing the network
 
     def dhcp(self, name: str) -> dict[str, str] | None:
-        """A real DHCP exchange from host ``name``'s eth0 (its inventory MAC): the lease, or None."""
-        return _udhcpc(self.ns(name))
+        """A real DHCP exchange from host ``name``'s NIC (its inventory MAC): the lease, or None."""
+        return _udhcpc(self.ns(name), self.nic(name))
+
+    def nic(self, name: str) -> str:
+        """The interface that talks for host ``name``'s inventory MAC: its NIC, or the bridge the
+        delivered networkd files made it a port of (the bridge carries the MAC and the address;
+        a DHCP client on a bridge port never sees its reply)."""
+        links = json.loads(run(["ip", "-n", self.ns(name), "-j", "link", "show"], timeout=10).stdout)
+        mine = [
+            lk["ifname"] for lk in links if lk.get("address") == self.hosts[name].mac and not lk.get("master")
+        ]
+        return mine[0] if mine else "eth0"
 
     def probe_dhcp(self, mac: str) -> dict[str, str] | None:
         """A DHCP exchange from a throwaway namespace whose NIC carries ``mac`` (for a host that is gone)."""
@@ -554,9 +564,9 @@ class Lab:
         return "\n".join(lines)
 
 
-def _udhcpc(ns: str) -> dict[str, str] | None:
+def _udhcpc(ns: str, iface: str = "eth0") -> dict[str, str] | None:
     proc = run(
-        ["ip", "netns", "exec", ns, "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "3", "-T", "1", "-A", "1",
+        ["ip", "netns", "exec", ns, "udhcpc", "-i", iface, "-f", "-q", "-n", "-t", "3", "-T", "1", "-A", "1",
          "-s", str(UDHCPC_SCRIPT)],
         timeout=20, check=False,
     )  # fmt: skip

@@ -91,6 +91,11 @@ def assert_files(lab, inv, names) -> None:
             mode = lab.in_host(name, ["stat", "-c", "%a", f.path], timeout=10).stdout.strip()
             assert int(mode, 8) == f.mode, f"{name}:{f.path} mode {mode}"
         assert lab.hostname(name) == name
+        # its delivered networkd files configured it (lab/shims/netapply.py): live == files
+        net = lab.in_host(
+            name, ["python3", "/usr/local/sbin/netapply.py", "--check"], check=False, timeout=20
+        )
+        assert net.returncode == 0, f"{name}: live network differs from its files:\n{net.stdout}{net.stderr}"
 
 
 def assert_on_network(lab, inv, names, dns: str) -> None:
