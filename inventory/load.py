@@ -222,6 +222,7 @@ PROVISIONING = obj(
         "kernel": Field(STR),
         "initrd": Field(STR),
         "kernel_args": Field(STR),
+        "console": Field(STR),
         "mirror": Field(STR),
         "mirror_directory": Field(STR),
         "suite": Field(STR),
@@ -394,8 +395,8 @@ def _parse(path: Path, rel: str, rep: Reporter) -> Any:
 
 
 _CACHE_VERSION = (
-    6  # 2: provisioning, boot_filename/boot_server; 3: defaults from the model; 4: removed; 5: move;
-    # 6: virtualization
+    7  # 2: provisioning, boot_filename/boot_server; 3: defaults from the model; 4: removed; 5: move;
+    # 6: virtualization; 7: provisioning.console
 )
 #: (rel path, machine base loc, checked data, machine name) for each machine in a file
 Entry = tuple[Loc, dict[str, Any], str | None]

@@ -148,8 +148,11 @@ class Provisioning:
     #: hw: the installer kernel and initrd, relative to the TFTP root
     kernel: str = "debian-installer/amd64/linux"
     initrd: str = "debian-installer/amd64/initrd.gz"
-    #: hw: extra kernel arguments for the installer (e.g. "console=ttyS0,115200n8")
+    #: hw: extra kernel arguments for the installer (e.g. "quiet")
     kernel_args: str = ""
+    #: hw: the serial console of pxelinux and the installer, as the kernel's console= takes it
+    #: ("ttyS0,115200n8"; IPMI serial-over-LAN is often ttyS1).  None = the screen only.
+    console: str | None = None
     #: hw: Debian mirror host and directory, suite for the installer
     mirror: str = "deb.debian.org"
     mirror_directory: str = "/debian"

@@ -32,6 +32,10 @@ _PATH_MAX = 255
 #: kernel_args: words of a kernel command line, single spaces between (pxelinux APPEND line)
 _ARGS_RE = re.compile(r"^([A-Za-z0-9_.,:=/+@%-]+( [A-Za-z0-9_.,:=/+@%-]+)*)?\Z")
 _ARGS_MAX = 512
+#: provisioning.console: a serial port as the kernel's console= names it, ttyS<n>[,<baud>[<parity>
+#: [<bits>]][r]]; pxelinux's SERIAL directive is derived from it, and pxelinux numbers only the
+#: BIOS's first four ports (0-3; a larger number would be an I/O address)
+_CONSOLE_RE = re.compile(r"^ttyS[0-3](,[0-9]{3,7}([noe][5-8]?)?r?)?\Z")
 #: an OpenSSH public key line: type, base64 blob, optional comment of printable ASCII.  It is
 #: written into authorized_keys, known_hosts and cloud-init YAML: one line, nothing else.
 _PUBKEY_RE = re.compile(
@@ -245,6 +249,15 @@ def _provisioning(p: dict[str, Any], rep: Reporter) -> Provisioning:
         )
         args = d.kernel_args
     out["kernel_args"] = args
+    console = p.get("console")
+    if console is not None and not _CONSOLE_RE.match(console):
+        why = (
+            "must be a serial port as the kernel's console= takes it: ttyS0-ttyS3, optionally "
+            "with speed, parity and bits, e.g. 'ttyS1,115200n8'"
+        )
+        rep.add(f, loc + ("console",), f"console {excerpt(console)} {why}")
+        console = None
+    out["console"] = console
     mirror = p.get("mirror") or d.mirror
     if not is_dns_name(mirror) and isinstance(addresses.parse_ip(mirror), str):
         rep.add(f, loc + ("mirror",), f"mirror {excerpt(mirror)} is not a host name or an IP address")

@@ -22,6 +22,7 @@ TFTP serves the preseed files to anyone on the network, so they hold public keys
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -164,7 +165,10 @@ def _kernel_args(inv: Inventory, i: _Install) -> str:
     if net.gateway4:
         args.append(f"netcfg/get_gateway={net.gateway4}")
     else:
-        args.append("netcfg/no_default_route=true")
+        # "none", not an empty value: the installer imports no empty kernel argument
+        # (env2debconf), and without an answer netcfg stops at its gateway question
+        # (found by a real boot, tests/lab/test_netboot_lab.py)
+        args += ["netcfg/get_gateway=none", "netcfg/no_default_route=true"]
     dns4 = [d for d in net.dns_servers if not _net.is_v6(d)]
     if dns4:
         args.append(f"netcfg/get_nameservers={dns4[0]}")
@@ -175,9 +179,22 @@ def _kernel_args(inv: Inventory, i: _Install) -> str:
         f"hostname={i.machine.name}",
         f"domain={net.domain}",
     ]
+    if p.console:
+        args.append(f"console={p.console}")
     if p.kernel_args:
         args.append(p.kernel_args)
     return " ".join(args)
+
+
+def pxelinux_serial(console: str | None) -> str | None:
+    """pxelinux's ``SERIAL <port> <baud>`` for the kernel's ``console=ttyS<n>[,<baud>...]``, so the
+    operator sees the loader on the same serial line (IPMI serial-over-LAN) as the installer;
+    the kernel's default speed, 9600, when none is named."""
+    if not console:
+        return None
+    port, _, opts = console.partition(",")
+    baud = "".join(itertools.takewhile(str.isdigit, opts))
+    return f"SERIAL {port.removeprefix('ttyS')} {baud or 9600}"
 
 
 def _authorized_keys_script(inv: Inventory) -> str:
@@ -226,7 +243,9 @@ def netboot_files(inv: Inventory) -> list[PayloadFile]:
         return []
     p = inv.customer.provisioning
     files = [
-        PayloadFile(f"{PXELINUX_CFG}/default", render("pxelinux-default.cfg.j2")),
+        PayloadFile(
+            f"{PXELINUX_CFG}/default", render("pxelinux-default.cfg.j2", serial=pxelinux_serial(p.console))
+        ),
         PayloadFile(
             NETBOOT_SCRIPT,
             render(
@@ -251,6 +270,7 @@ def netboot_files(inv: Inventory) -> list[PayloadFile]:
                     mac=i.nic.mac,
                     kernel=p.kernel,
                     append=_kernel_args(inv, i),
+                    serial=pxelinux_serial(p.console),
                 ),
             )
         )

@@ -52,7 +52,8 @@ def test_keys_are_loaded(tmp_path: Path) -> None:
             "  base_image: debian-12-genericcloud-amd64.qcow2\n"
             "  kernel: d-i/linux\n"
             "  initrd: d-i/initrd.gz\n"
-            '  kernel_args: "console=ttyS0,115200n8 quiet"\n'
+            '  kernel_args: "quiet"\n'
+            "  console: ttyS1,115200n8\n"
             "  mirror: mirror.acme.example\n"
             "  mirror_directory: /debian/\n"
             "  suite: trixie\n"
@@ -68,7 +69,8 @@ def test_keys_are_loaded(tmp_path: Path) -> None:
         base_image="debian-12-genericcloud-amd64.qcow2",
         kernel="d-i/linux",
         initrd="d-i/initrd.gz",
-        kernel_args="console=ttyS0,115200n8 quiet",
+        kernel_args="quiet",
+        console="ttyS1,115200n8",
         mirror="mirror.acme.example",
         mirror_directory="/debian/",
         suite="trixie",
@@ -144,6 +146,33 @@ def test_absolute_base_image_and_ip_mirror(tmp_path: Path) -> None:
             [
                 L9 + "provisioning.kernel_args: kernel_args must be one line of at most 512 characters: "
                 "words of letters, digits and '_.,:=/+@%-' separated by single spaces"
+            ],
+        ),
+        (
+            "",
+            "provisioning: {console: 'tty0'}\n",
+            [
+                L9 + "provisioning.console: console 'tty0' must be a serial port as the kernel's "
+                "console= takes it: ttyS0-ttyS3, optionally with speed, parity and bits, "
+                "e.g. 'ttyS1,115200n8'"
+            ],
+        ),
+        (
+            "",
+            "provisioning: {console: 'ttyS4,115200'}\n",
+            [
+                L9 + "provisioning.console: console 'ttyS4,115200' must be a serial port as the kernel's "
+                "console= takes it: ttyS0-ttyS3, optionally with speed, parity and bits, "
+                "e.g. 'ttyS1,115200n8'"
+            ],
+        ),
+        (
+            "",
+            "provisioning: {console: 'ttyS0,115200n8 init=/bin/sh'}\n",
+            [
+                L9 + "provisioning.console: console 'ttyS0,115200n8 init=/bin/sh' must be a serial port as "
+                "the kernel's console= takes it: ttyS0-ttyS3, optionally with speed, parity and bits, "
+                "e.g. 'ttyS1,115200n8'"
             ],
         ),
         (

@@ -174,7 +174,35 @@ def test_pxelinux_config_names_kernel_initrd_and_preseed() -> None:
 def test_no_gateway_no_default_route() -> None:
     i = inv(lan=dataclasses.replace(LAN, gateway4=None))
     cfg = render_customer(i)["svc1"].file(pxe("0c:c4:7a:00:00:1e")).content
-    assert "netcfg/no_default_route=true" in cfg and "get_gateway" not in cfg
+    args = cfg.split()
+    # an explicit "none": the installer drops empty kernel arguments and would then ask
+    assert "netcfg/no_default_route=true" in args and "netcfg/get_gateway=none" in args
+    assert [a for a in args if a.startswith("netcfg/get_gateway=")] == ["netcfg/get_gateway=none"]
+
+
+@pytest.mark.parametrize(
+    ("console", "serial"),
+    [
+        ("ttyS0", "SERIAL 0 9600"),  # the kernel's default speed
+        ("ttyS1,115200n8", "SERIAL 1 115200"),
+        ("ttyS2,57600e7r", "SERIAL 2 57600"),
+    ],
+)
+def test_serial_console_for_loader_and_installer(console: str, serial: str) -> None:
+    i = inv(provisioning=Provisioning(console=console, kernel_args="quiet"))
+    svc = render_customer(i)["svc1"]
+    for path in (pxe("0c:c4:7a:00:00:1e"), f"{TFTP}/pxelinux.cfg/default"):
+        directives = [x for x in svc.file(path).content.splitlines() if x and not x.startswith("#")]
+        assert directives[0] == serial, path  # pxelinux: SERIAL must come first
+    cfg = svc.file(pxe("0c:c4:7a:00:00:1e")).content
+    (append,) = [x.split() for x in cfg.splitlines() if x.strip().startswith("APPEND")]
+    assert append[-2:] == [f"console={console}", "quiet"]  # the customer's own arguments last
+
+
+def test_no_console_no_serial_directive() -> None:
+    svc = render_customer(inv())["svc1"]
+    for path in (pxe("0c:c4:7a:00:00:1e"), f"{TFTP}/pxelinux.cfg/default"):
+        assert "SERIAL" not in svc.file(path).content and "console=" not in svc.file(path).content
 
 
 def _late_command_keys(preseed: str) -> str:
