@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import libvirt
 from harness.engine import Engine, copy_project
 from harness.engine import engine_env as _engine_env
 
@@ -63,8 +64,12 @@ TOOLS = (
     "ssh-keyscan",
     "dig",
     "udhcpc",
+    "virsh",
+    "qemu-img",
+    "qemu-system-x86_64",
+    "nft",
 )
-SBIN_TOOLS = ("sshd", "dnsmasq")
+SBIN_TOOLS = ("sshd", "dnsmasq", "libvirtd", "virtlogd")
 
 
 class LabUnavailable(Exception):
@@ -118,6 +123,11 @@ class Lab:
     lab for a generated customer: ``source`` is the inventory directory copied into the
     lab project as ``stacks/<stack>`` (default: ``stacks/<stack>`` of the checkout),
     ``program`` the file that becomes the project's ``__main__.py`` (default: uniform's).
+
+    A hypervisor host runs a real libvirtd (harness/libvirt.py).  A VM delivered at lab-up
+    (or given a host with add_host) is a network-namespace stand-in for the booted guest; the
+    real domain libvirt starts for it is fenced off the lab network (same MAC, libvirt.fence).
+    A VM with no host here is only what libvirt boots (harness/vm.py, tests/lab/test_vm_lab.py).
     """
 
     def __init__(
@@ -307,6 +317,9 @@ class Lab:
             ]
         )
         shutil.copy(self.client_key.with_suffix(".pub"), hd / "authorized_keys.seed")
+        hypervisor = "hypervisor" in m.roles
+        if hypervisor:
+            libvirt.prepare(hd)  # hostinit.sh binds it where libvirt looks
         (hd / "sshd_config").write_text(
             "\n".join(
                 [
@@ -345,10 +358,26 @@ class Lab:
             time.sleep(0.05)
         self.hosts[name] = host
         self._save()
+        if hypervisor:
+            libvirt.vm_bridges(self, name)
+            libvirt.start(self, name)
+        if hypervisor or m.is_vm:
+            self._fence()
         self.start_sshd(name)
         self._record_host_key(name)
         self._check_session(name)
         return host
+
+    def _fence(self) -> None:
+        """Each hypervisor host fences the real domains of the VMs that stand in as hosts here."""
+        import inventory
+
+        machines = inventory.load(self.inv_dir).machines
+        for hv in self.hosts:
+            if hv in machines and "hypervisor" in machines[hv].roles:
+                on_hv = [n for n in self.hosts if n in machines and machines[n].hypervisor == hv]
+                macs = [self.hosts[n].mac for n in on_hv]
+                libvirt.fence(self, hv, macs)
 
     def holder(self, name: str) -> int:
         return int((self.host_dir(name) / "holder.pid").read_text())
@@ -451,6 +480,7 @@ class Lab:
 
     def remove_host(self, name: str) -> None:
         """The host is gone for good: its processes, namespaces and switch port disappear."""
+        libvirt.stop(self, name)
         _del_netns(self.ns(name))
         self.hosts.pop(name, None)
         self._save()
@@ -459,6 +489,8 @@ class Lab:
         """Idempotent: every namespace of this lab (and so every process, link and mount in it)."""
         names = run(["ip", "netns", "list"], timeout=10, check=False).stdout.split("\n")
         mine = [n.split()[0] for n in names if n.strip() and n.split()[0].startswith(self.prefix)]
+        for pidfile in sorted(self.run_dir.glob("hosts/*/libvirtd.pid")):  # QEMU, libvirtd by PID
+            libvirt.stop(self, pidfile.parent.name)
         for ns in sorted(mine, key=lambda n: (n == self.sw, n)):  # hosts first, the switch last
             _del_netns(ns)
         # private keys never outlive the lab
@@ -546,12 +578,8 @@ class Lab:
         return self.read_file(dhcp_host, "/var/lib/misc/dnsmasq.leases") or ""
 
     def vms_defined(self, hypervisor: str) -> dict[str, str]:
-        """VM name -> state as the hypervisor's virsh (lab shim) records them."""
-        db = self.host_dir(hypervisor) / "state" / "libvirt"
-        return {
-            p.stem: "running" if (db / f"{p.stem}.running").exists() else "shut off"
-            for p in sorted(db.glob("*.xml"))
-        }
+        """VM name -> state, as ``virsh list --all`` in the hypervisor's namespaces says."""
+        return libvirt.domains(self, hypervisor)
 
     def status(self) -> str:
         lines = [f"lab {self.run_dir} prefix {self.prefix}"]
@@ -644,7 +672,7 @@ def check(lab: Lab, out: Any = print) -> bool:
     dhcp_host = next(m.name for m in inv.machines.values() if "dhcp" in m.roles)
     out(f"\n== {dhcp_host}:/var/lib/misc/dnsmasq.leases ==\n" + lab.leases(dhcp_host).rstrip())
     for hv in (m.name for m in inv.machines.values() if "hypervisor" in m.roles and m.name in lab.hosts):
-        out(f"\n== {hv}: VMs defined (virsh shim) ==  {lab.vms_defined(hv)}")
+        out(f"\n== {hv}: virsh list --all ==  {lab.vms_defined(hv)}")
     out(
         "\n== hostnames (each host's own UTS namespace) ==  "
         + ", ".join(f"{n}={lab.hostname(n)}" for n in lab.hosts)

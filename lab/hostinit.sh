@@ -20,8 +20,18 @@ mkdir -p /run/sshd /run/uniform-lab
 mount --bind "$H/state" /run/uniform-lab
 mount --bind "$SHIMS" /usr/local/sbin
 mount -o remount,bind,ro /usr/local/sbin
+private="/etc /root /var /run /run/uniform-lab /usr/local/sbin"
+# a hypervisor host runs its own libvirtd (harness/libvirt.py): its config, images and logs
+# live in the host's lab directory, bound where libvirt looks; /run/libvirt is in the tmpfs above
+if [ -d "$H/libvirt" ]; then
+  for pair in etc:/etc/libvirt lib:/var/lib/libvirt log:/var/log/libvirt; do
+    mkdir -p "${pair#*:}"
+    mount --bind "$H/libvirt/${pair%%:*}" "${pair#*:}"
+    private="$private ${pair#*:}"
+  done
+fi
 # prove the private view before anything is written through it
-for d in /etc /root /var /run /run/uniform-lab /usr/local/sbin; do
+for d in $private; do
   mountpoint -q "$d" || { echo "hostinit: $d is not a private mount" >&2; exit 1; }
 done
 hostname "lab-$(basename "$H")-unconfigured"   # private UTS namespace: the delivered hostname replaces it
