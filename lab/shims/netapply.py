@@ -353,6 +353,29 @@ def _route_static(r: dict[str, Any]) -> bool:
     return r.get("protocol") not in ("ra", "dhcp", "kernel")
 
 
+def _foreign(info: dict[str, Any], c: Config) -> bool:
+    """An address no source the files name would give the link, so it goes (networkd drops
+    foreign addresses on the links it manages): a global one the files do not list, unless a
+    DHCP client or router advertisements the files allow may have given it; a link-local one
+    when the files turn link-local addressing off."""
+    if info.get("scope") == "link":
+        return c.link_local in ("no", "ipv4")
+    if info.get("scope") != "global" or _norm(f"{info['local']}/{info['prefixlen']}") in c.addresses:
+        return False
+    v6 = info.get("family") == "inet6"
+    if v6 and info.get("dynamic") and (c.accept_ra is not False or c.dhcp in ("yes", "ipv6")):
+        return False
+    return not (not v6 and c.dhcp in ("yes", "ipv4"))  # udhcpc's script adds its lease as static
+
+
+def _route_foreign(r: dict[str, Any], c: Config) -> bool:
+    if r.get("protocol") == "ra":
+        return c.accept_ra is False
+    if r.get("protocol") in ("dhcp", "kernel"):
+        return False
+    return r.get("gateway") not in c.gateways
+
+
 # ----------------------------------------------------------------------------- applying
 
 
@@ -362,7 +385,7 @@ def commands(
     """The ``ip`` commands that turn the live state into what the files say (pure: testable).
 
     Order keeps a host reachable while it is reconfigured: bridges and new addresses
-    first, stale addresses and routes last."""
+    first, then stale addresses; stale default routes before new ones."""
     cmds: list[list[str]] = []
     live = {lk.name: lk for lk in links}
     # renamed links are seen under their old name in the live state
@@ -394,45 +417,30 @@ def commands(
             cmds.append(["link", "set", "dev", name, "up"])
     have = {n: addrs.get(old_name.get(n, n), []) for n in p.links}
     for name, c in p.links.items():
-        present = {f"{i['local']}/{i['prefixlen']}" for i in have[name] if _static(i)}
+        present = {
+            _norm(f"{i['local']}/{i['prefixlen']}"): i for i in have[name] if i.get("scope") == "global"
+        }
         for a in c.addresses:
             if _norm(a) not in present:
                 cmds.append(["addr", "add", a, "dev", name])
+            elif present[_norm(a)].get("dynamic"):  # SLAAC or DHCP gave it: the files make it permanent
+                cmds.append(["addr", "replace", a, "dev", name])
     for name, c in p.links.items():
-        want = {_norm(a) for a in c.addresses}
         for i in have[name]:
-            a = f"{i['local']}/{i['prefixlen']}"
-            if (_static(i) and a not in want) or (
-                i.get("scope") == "link" and c.link_local in ("no", "ipv4")
-            ):
-                cmds.append(["addr", "del", a, "dev", name])
+            if _foreign(i, c):
+                cmds.append(["addr", "del", f"{i['local']}/{i['prefixlen']}", "dev", name])
     for name, c in p.links.items():
-        current = {
-            r.get("gateway")
-            for r in defaults
-            if r.get("dev") == old_name.get(name, name) and _route_static(r)
-        }
+        dev = old_name.get(name, name)
+        # stale default routes go first: a new one with the same metric would clash ("File exists")
+        for r in defaults:
+            if r.get("dev") == dev and _route_foreign(r, c):
+                via = ["via", r["gateway"]] if r.get("gateway") else []
+                fam = ["-6"] if r.get("family") == 6 else []
+                cmds.append([*fam, "route", "del", "default", *via, "dev", name])
+        current = {r.get("gateway") for r in defaults if r.get("dev") == dev and _route_static(r)}
         for g in c.gateways:
             if g not in current:
                 cmds.append([*(["-6"] if ":" in g else []), "route", "add", "default", "via", g, "dev", name])
-        for r in defaults:
-            if (
-                r.get("dev") == old_name.get(name, name)
-                and _route_static(r)
-                and r.get("gateway") not in c.gateways
-            ):
-                fam = ["-6"] if r.get("family") == 6 else []
-                cmds.append(
-                    [
-                        *fam,
-                        "route",
-                        "del",
-                        "default",
-                        *(["via", r["gateway"]] if r.get("gateway") else []),
-                        "dev",
-                        name,
-                    ]
-                )
     return cmds
 
 
@@ -558,6 +566,8 @@ def check(directory: Path) -> list[str]:
             diffs.append(f"{name}: default routes via {gws}, {c.network} says {sorted(c.gateways)}")
         if c.bridge and (name not in live or live[name].master != c.bridge):
             diffs.append(f"{name}: not a port of {c.bridge}")
+    # anything else the applier would still do (a SLAAC address the files rule out, a link down)
+    diffs += [f"pending: ip {' '.join(cmd)}" for cmd in commands(p, links, addrs, defaults)]
     return diffs
 
 

@@ -13,7 +13,7 @@ from ..context import Context
 from ..types import PayloadFile
 from ._group import Group
 
-__all__ = ["GROUP"]
+__all__ = ["GROUP", "interface"]
 
 
 def _base_files(ctx: Context, m: Machine) -> list[PayloadFile]:
@@ -48,8 +48,20 @@ def _base_files(ctx: Context, m: Machine) -> list[PayloadFile]:
     return files
 
 
-def _networkd_files(inv: Inventory, m: Machine, nic: Nic) -> list[PayloadFile]:
+def _bridge(inv: Inventory, m: Machine, nic: Nic) -> str | None:
+    """A hypervisor's NIC on a (single) bridged network becomes a port of that bridge; the
+    bridge carries the host's addresses, and VMs' <source bridge=...> attach to it."""
     nets = [inv.networks[a.network] for a in nic.attachments]
+    return nets[0].bridge if len(nets) == 1 and "hypervisor" in m.roles else None
+
+
+def interface(inv: Inventory, m: Machine, nic: Nic) -> str:
+    """The interface that carries ``nic``'s addresses once its networkd files apply: the NIC
+    (named by its .link), or the bridge it is a port of."""
+    return _bridge(inv, m, nic) or nic.name
+
+
+def _networkd_files(inv: Inventory, m: Machine, nic: Nic) -> list[PayloadFile]:
     addresses, gateways, dns, domain_list, mtu, static6 = provision.nic_settings(inv, nic)
     domains = domain_list
     link = PayloadFile(
@@ -57,9 +69,7 @@ def _networkd_files(inv: Inventory, m: Machine, nic: Nic) -> list[PayloadFile]:
         render("base/link.j2", mac=nic.mac, nic=nic.name, mtu=mtu),
         reload="networkd",
     )
-    # A hypervisor's NIC on a (single) bridged network becomes a port of that bridge; the
-    # bridge carries the host's addresses, and VMs' <source bridge=...> attach to it.
-    bridge = nets[0].bridge if len(nets) == 1 and "hypervisor" in m.roles else None
+    bridge = _bridge(inv, m, nic)
     if not bridge:
         return [
             link,

@@ -31,7 +31,7 @@ import inventory
 from inventory.lifecycle import MUST_BE_PINNED
 from payloads import ROLE_NAMES, render_customer
 from tests.helpers import hostile as H
-from tests.helpers.daemons import run, tool
+from tests.helpers.daemons import kea_test, run, tool
 
 pytestmark = pytest.mark.slow
 
@@ -193,7 +193,7 @@ def check_daemons(inv: inventory.Inventory, out: Path) -> int:
         if path.startswith("/etc/dnsmasq.d/"):
             assert "syntax check OK" in run(tool("dnsmasq"), "--test", f"--conf-file={at}")
         elif path.startswith("/etc/kea/"):
-            run(tool("kea-dhcp" + path[-6]), "-t", str(at))
+            kea_test(tool("kea-dhcp" + path[-6]), at)
         elif "/db." in path:
             zone = path.rsplit("/db.", 1)[1]
             run(tool("named-checkzone"), "-i", "full", "-k", "fail", "-n", "fail", zone, str(at))

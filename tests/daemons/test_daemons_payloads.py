@@ -17,7 +17,7 @@ import pytest
 from connectors.local import write_tree
 from payloads import MachinePayload, render_customer
 from tests.helpers.cases import case_dirs, customer_dir, load_case
-from tests.helpers.daemons import run, tool
+from tests.helpers.daemons import kea_test, run, tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,7 +123,7 @@ def test_named_conf_fragment(trees: dict[str, tuple[dict[str, MachinePayload], P
 def test_kea_accepts(trees: dict[str, tuple[dict[str, MachinePayload], Path]], family: str) -> None:
     kea = tool(f"kea-dhcp{family}")
     for _, root, path in files(trees, f"/etc/kea/kea-dhcp{family}.conf"):
-        run(kea, "-t", f"{root}{path}")
+        kea_test(kea, f"{root}{path}")
 
 
 def test_libvirt_domains_validate(trees: dict[str, tuple[dict[str, MachinePayload], Path]]) -> None:

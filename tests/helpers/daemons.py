@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +52,28 @@ def run(*argv: str, env: dict[str, str] | None = None) -> str:
     out = p.stdout + p.stderr
     assert p.returncode == 0, f"{' '.join(argv)} exited {p.returncode}:\n{out}"
     return out
+
+
+def kea_test(kea: str, path: str | Path) -> str:
+    """``kea-dhcpN -t path`` where the interfaces its subnets name exist.  Kea refuses a subnet
+    ``interface`` this machine lacks, and uniform names the DHCP server's own interface in each
+    DHCPv6 subnet (Kea selects a directly connected client's subnet by it): the check runs in a
+    throwaway network namespace holding a bridge of each such name (as root ``unshare -n``; else
+    in a user namespace, ``unshare -rn``).  Bridges, not dummies: the lab needs that module anyway,
+    and containers often lack the dummy one."""
+    cfg = json.loads(Path(path).read_text())
+    names = sorted(
+        {
+            s["interface"]
+            for top in cfg.values()
+            if isinstance(top, dict)
+            for key in ("subnet4", "subnet6")
+            for s in top.get(key, [])
+            if isinstance(s, dict) and "interface" in s
+        }
+    )
+    if not names:
+        return run(kea, "-t", str(path))
+    links = "".join(f"ip link add {shlex.quote(n)} type bridge && " for n in names)
+    unshare = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]
+    return run(*unshare, "sh", "-c", links + 'exec "$0" -t "$1"', kea, str(path))

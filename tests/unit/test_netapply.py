@@ -49,7 +49,9 @@ def units(files: dict[str, str]) -> list:
 
 
 def addr(local: str, prefixlen: int, scope: str = "global", **kw: object) -> dict:
-    return {"local": local, "prefixlen": prefixlen, "scope": scope, **kw}
+    """An ``ip -j addr`` addr_info entry."""
+    family = "inet6" if ":" in local else "inet"
+    return {"family": family, "local": local, "prefixlen": prefixlen, "scope": scope, **kw}
 
 
 def test_every_networkd_file_uniform_renders_parses() -> None:
@@ -174,8 +176,8 @@ def test_a_wrong_address_or_gateway_in_the_files_is_what_the_host_gets() -> None
     assert na.commands(na.plan(units(files), BOOTSTRAP), BOOTSTRAP, BOOT_ADDRS, defaults) == [
         ["addr", "add", "10.77.0.99/24", "dev", "eth0"],
         ["addr", "del", "10.77.0.11/24", "dev", "eth0"],
-        ["route", "add", "default", "via", "10.77.0.254", "dev", "eth0"],
         ["route", "del", "default", "via", "10.77.0.1", "dev", "eth0"],
+        ["route", "add", "default", "via", "10.77.0.254", "dev", "eth0"],
     ]
 
 
@@ -213,3 +215,31 @@ def test_the_first_matching_network_file_wins() -> None:
     }
     p = na.plan(units(files), BOOTSTRAP)
     assert p.links["eth0"].addresses == ["10.0.0.1/24"] and p.links["eth0"].network == "10-eth0.network"
+
+
+def test_with_ipv6acceptra_no_a_slaac_address_and_ra_route_go() -> None:
+    """Before its first delivery a host autoconfigured from the lab router's advertisements;
+    its files say IPv6AcceptRA=no and a pinned address: the SLAAC leftovers go (networkd drops
+    foreign addresses and routes on the links it manages)."""
+    files = {
+        "10-eth0.network": f"[Match]\nMACAddress={HV_MAC}\n[Network]\n"
+        "Address=10.77.0.11/24\nAddress=fd00:77::11/64\nIPv6AcceptRA=no\n"
+    }
+    addrs = {"eth0": [addr("10.77.0.11", 24), addr("fd00:77::ec4:7aff:fe77:11", 64, dynamic=True)]}
+    defaults = [{"dst": "default", "gateway": "fe80::1", "dev": "eth0", "protocol": "ra", "family": 6}]
+    assert na.commands(na.plan(units(files), BOOTSTRAP), BOOTSTRAP, addrs, defaults) == [
+        ["addr", "add", "fd00:77::11/64", "dev", "eth0"],
+        ["addr", "del", "fd00:77::ec4:7aff:fe77:11/64", "dev", "eth0"],
+        ["-6", "route", "del", "default", "via", "fe80::1", "dev", "eth0"],
+    ]
+
+
+def test_an_address_slaac_gave_and_the_files_list_becomes_permanent() -> None:
+    files = {
+        "10-eth0.network": f"[Match]\nMACAddress={HV_MAC}\n[Network]\n"
+        "Address=10.77.0.11/24\nAddress=fd00:77::ec4:7aff:fe77:11/64\nIPv6AcceptRA=no\n"
+    }
+    addrs = {"eth0": [addr("10.77.0.11", 24), addr("fd00:77::ec4:7aff:fe77:11", 64, dynamic=True)]}
+    assert na.commands(na.plan(units(files), BOOTSTRAP), BOOTSTRAP, addrs, []) == [
+        ["addr", "replace", "fd00:77::ec4:7aff:fe77:11/64", "dev", "eth0"],
+    ]

@@ -293,6 +293,13 @@ def test_kea() -> None:
     assert "hw-address" in v6["host-reservation-identifiers"]
     (lan6,) = v6["subnet6"]
     assert lan6["id"] == lan["id"]
+    # Kea selects a directly connected DHCPv6 client's subnet by the interface it asked on
+    # (its source address is link-local): ns1's interface on lan (golden case
+    # hypervisor_two_vms: a hypervisor's bridge)
+    assert (
+        lan6["interface"]
+        == ns1.file("/etc/systemd/network/10-eth0.network").content.split("Name=")[1].split()[0]
+    )
     assert {"hw-address": "52:54:00:00:00:14", "ip-addresses": ["fd00:1::14"], "hostname": "web1"} in lan6[
         "reservations"
     ]
