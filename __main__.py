@@ -34,3 +34,5 @@ if warning := checkpoint_warning(inventory):
 machines = build(inventory, settings)
 pulumi.export("customer", inventory.customer.name)
 pulumi.export("machines", {name: m.fqdn for name, m in machines.items()})
+# the public halves of the host keys uniform made (components/hostkey.py): `uniform verify` pins them
+pulumi.export("hostKeys", {name: m.host_key for name, m in machines.items() if m.host_key is not None})

@@ -17,6 +17,16 @@ One resource carries one group of files ("base", "dhcp", "dns", "vms") of one
 machine.  The engine diffs the file hashes, so a machine whose payload did not
 change is not contacted at all, and a changed group re-sends only the files that
 changed, deletes the ones that went, then runs that group's reload commands.
+
+Secret values (a machine's host key made by uniform, components/hostkey.py) are never in
+a payload: the files hold placeholders (payloads/secrets.py) and the values are the
+``secrets`` input, secret in the state; the provider substitutes them only when it writes
+a file.  The recorded hashes are those of the files as rendered, so a changed value is
+found by comparing the values themselves: the files that name it are written again.
+
+A machine being installed (``installing``: staged) may not answer yet: a delivery that
+finds it unreachable records that nothing was delivered and warns, instead of failing the
+run; the first run after it answers delivers (its host key is pinned, so no keyscan).
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from connectors import local, ssh
 from connectors.target import LocalTarget, SshTarget, Target, endpoint
+from payloads import secrets as placeholders
 
 from .placement import move_problem
 
@@ -81,6 +92,10 @@ class FilesInputs(TypedDict):
     # a VM defined on its hypervisor (base group only); absent in states recorded before
     # the Placement resource was folded in here (docs/scale.md)
     placement: NotRequired[PlacementRecord | None]
+    # placeholder name -> value (payloads/secrets.py), only when a file names one
+    secrets: NotRequired[dict[str, str]]
+    # the machine is being installed (staged): unreachable is no failure, only when True
+    installing: NotRequired[bool]
 
 
 class FilesOutputs(TypedDict):
@@ -92,6 +107,8 @@ class FilesOutputs(TypedDict):
     reload: list[str]
     private_key: str | None
     placement: NotRequired[PlacementRecord | None]
+    secrets: NotRequired[dict[str, str]]
+    installing: NotRequired[bool]
 
 
 class DeliveryError(Exception):
@@ -103,16 +120,40 @@ class UnreachableError(DeliveryError):
 
 
 def _changed(
-    old_files: Mapping[str, RecordedFile], new_files: Mapping[str, FileRecord]
+    old_files: Mapping[str, RecordedFile],
+    new_files: Mapping[str, FileRecord],
+    old_secrets: Mapping[str, str] | None = None,
+    new_secrets: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, FileRecord], list[str]]:
-    """Files to (re)write and paths to remove, going from olds to news."""
+    """Files to (re)write and paths to remove, going from olds to news.
+
+    A file naming a secret value whose value changed is rewritten too: its recorded hash is
+    the placeholder's (payloads/secrets.py)."""
+    olds_s, news_s = old_secrets or {}, new_secrets or {}
+    moved = {k for k in set(olds_s) | set(news_s) if olds_s.get(k) != news_s.get(k)}
     write = {
         p: f
         for p, f in new_files.items()
-        if p not in old_files or old_files[p]["sha256"] != f["sha256"] or old_files[p]["mode"] != f["mode"]
+        if p not in old_files
+        or old_files[p]["sha256"] != f["sha256"]
+        or old_files[p]["mode"] != f["mode"]
+        or (moved and placeholders.names(f["content"]) & moved)
     }
     remove = sorted(p for p in old_files if p not in new_files)
     return write, remove
+
+
+def _contents(props: FilesInputs | FilesOutputs, write: Mapping[str, FileRecord]) -> dict[str, FileRecord]:
+    """``write`` with the secret values substituted: the files as they go onto the target."""
+    values = props.get("secrets") or {}
+    out = dict(write)
+    for path, f in write.items():
+        if placeholders.names(f["content"]):
+            try:
+                out[path] = {**f, "content": placeholders.substitute(f["content"], values)}
+            except KeyError as e:
+                raise DeliveryError(f"{path}: no value for {e.args[0]}") from None
+    return out
 
 
 # --- local target: a directory per machine (connectors.local) -----------------
@@ -218,6 +259,7 @@ def _apply(
     Returns warnings: reloads that failed after a delete.
     """
     target = props["target"]
+    write = _contents(props, write)
     if target["mode"] == "local":
         _local_apply(target, write, sorted(removed))
         return []
@@ -262,8 +304,10 @@ class FilesProvider(ResourceProvider):
     def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
         olds, news = cast(FilesOutputs, _olds), cast(FilesInputs, _news)
         # olds are the recorded outputs, which keep each file's mode and hash but
-        # not its content (see _outputs): compare by hash.
-        write, remove = _changed(olds.get("files") or {}, news.get("files") or {})
+        # not its content (see _outputs): compare by hash, and the secret values by value.
+        write, remove = _changed(
+            olds.get("files") or {}, news.get("files") or {}, olds.get("secrets"), news.get("secrets")
+        )
         changes = bool(write or remove) or (olds.get("reload") or []) != (news.get("reload") or [])
         # A changed placement (an acknowledged move) is an update that writes nothing and
         # shows the move in the preview.  Outputs recorded before the fold have none: that
@@ -275,8 +319,12 @@ class FilesProvider(ResourceProvider):
         elif placement and placement.get("move"):
             changes = True
         # A new target (another host, port or directory) means delivering afresh
-        # there and cleaning up the old one: a replacement.
-        replaces = ["target"] if olds.get("target") != news.get("target") else []
+        # there and cleaning up the old one: a replacement.  A new pinned host key alone
+        # is the same host: an update that writes nothing and records the new pin (the
+        # delete of a replacement would remove the files the create just wrote).
+        old_t, new_t = dict(olds.get("target") or {}), dict(news.get("target") or {})
+        replaces = ["target"] if _place(old_t) != _place(new_t) else []
+        changes = changes or old_t.get("host_key") != new_t.get("host_key")
         # private_key is deliberately not compared: rotating the key must not
         # re-deliver every file on every host.
         return DiffResult(
@@ -288,13 +336,26 @@ class FilesProvider(ResourceProvider):
     def create(self, _props: dict[str, Any]) -> CreateResult:
         props = cast(FilesInputs, _props)
         write, _ = _changed({}, props.get("files") or {})
-        _apply(props, write, {})
-        return CreateResult(id_=f"{_target_id(props['target'])}:{props['group']}", outs=_outputs(props))
+        id_ = f"{_target_id(props['target'])}:{props['group']}"
+        try:
+            _apply(props, write, {})
+        except UnreachableError as e:
+            if not props.get("installing"):
+                raise
+            return CreateResult(id_=id_, outs=_not_yet(id_, props, {}, e))
+        return CreateResult(id_=id_, outs=_outputs(props))
 
     def update(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> UpdateResult:
         olds, news = cast(FilesOutputs, _olds), cast(FilesInputs, _news)
-        write, remove = _changed(olds.get("files") or {}, news.get("files") or {})
-        _apply(news, write, {p: olds["files"][p] for p in remove})
+        write, remove = _changed(
+            olds.get("files") or {}, news.get("files") or {}, olds.get("secrets"), news.get("secrets")
+        )
+        try:
+            _apply(news, write, {p: olds["files"][p] for p in remove})
+        except UnreachableError as e:
+            if not news.get("installing"):
+                raise
+            return UpdateResult(outs=_not_yet(_id, news, olds.get("files") or {}, e))
         return UpdateResult(outs=_outputs(news))
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
@@ -327,6 +388,27 @@ def _outputs(props: FilesInputs) -> dict[str, Any]:
     return dict(outs)
 
 
+def _not_yet(
+    id_: str, props: FilesInputs, delivered: Mapping[str, RecordedFile], why: UnreachableError
+) -> dict[str, Any]:
+    """The outputs of a delivery to a machine being installed that does not answer yet: what it
+    already held (``delivered``) and nothing else, so the next run delivers the rest.  The
+    recorded secret values are dropped with the files: every file naming one is written then."""
+    pulumi.log.warn(
+        f"{id_}: not answering yet (being installed): its files are delivered by the first run "
+        f"after it answers, with its pinned host key ({why})"
+    )
+    outs = _outputs(props)
+    outs["files"] = dict(delivered)
+    outs.pop("secrets", None)
+    return outs
+
+
+def _place(target: Mapping[str, Any]) -> dict[str, Any]:
+    """Where a target delivers, without the key that proves it (a new key is the same place)."""
+    return {k: v for k, v in target.items() if k != "host_key"}
+
+
 def _target_id(target: Target) -> str:
     if target["mode"] == "local":
         return f"local:{target['root']}"
@@ -355,6 +437,8 @@ class Files(pulumi.dynamic.Resource, module="uniform", name="Files"):
         reload: list[str],
         private_key: pulumi.Input[str] | None = None,
         placement: PlacementRecord | None = None,
+        secrets: pulumi.Input[Mapping[str, str]] | None = None,
+        installing: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -367,10 +451,15 @@ class Files(pulumi.dynamic.Resource, module="uniform", name="Files"):
         if placement is not None:
             # only then: every other delivery resource keeps its recorded inputs exactly
             props["placement"] = placement
+        if secrets is not None:
+            # the whole map is one secret (a public half too: it stands next to its private one)
+            props["secrets"] = pulumi.Output.secret(secrets)
+        if installing:
+            props["installing"] = True
         opts = pulumi.ResourceOptions.merge(
             opts,
             pulumi.ResourceOptions(
-                additional_secret_outputs=["private_key"],
+                additional_secret_outputs=["private_key", "secrets"],
                 aliases=[pulumi.Alias(type_=LEGACY_TYPE)],
             ),
         )

@@ -15,6 +15,7 @@ A plain machine is two resources, a VM too; a DHCP+DNS server is six.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -35,6 +36,8 @@ class FileGroup:
 
     files: dict[str, FileRecord]
     reload: list[str]
+    # the values of the placeholders its files name (payloads/secrets.py), or None
+    secrets: pulumi.Input[Mapping[str, str]] | None = None
 
 
 @dataclass
@@ -45,6 +48,10 @@ class MachineArgs:
     groups: dict[str, FileGroup] = field(default_factory=dict)
     target: Target | None = None
     private_key: pulumi.Input[str] | None = None
+    # being installed (staged): a delivery that finds it unreachable waits for the next run
+    installing: bool = False
+    # the public half of the host key uniform made for it (components/hostkey.py), or None
+    host_key: pulumi.Input[str] | None = None
 
 
 class Machine(pulumi.ComponentResource):
@@ -73,6 +80,8 @@ class Machine(pulumi.ComponentResource):
                 reload=base.reload,
                 private_key=args.private_key,
                 placement=placement,
+                secrets=base.secrets,
+                installing=args.installing,
                 opts=child,
             )
         elif placement is not None:
@@ -92,6 +101,7 @@ class Machine(pulumi.ComponentResource):
                         group=args.groups.get(role),
                         target=args.target,
                         private_key=args.private_key,
+                        installing=args.installing,
                     ),
                     opts=child,
                 )
@@ -110,6 +120,7 @@ class Machine(pulumi.ComponentResource):
         # Only fqdn is read back (the stack's export): an Output per value costs the SDK a
         # deep walk and a task each, per machine (docs/scale.md); the state keeps them all.
         self.fqdn = pulumi.Output.from_input(args.fqdn)
+        self.host_key = args.host_key
         self.register_outputs(outputs)
 
 
@@ -130,4 +141,5 @@ class Tombstone(pulumi.ComponentResource):
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=False)),
         )
         self.fqdn = pulumi.Output.from_input("")
+        self.host_key: pulumi.Input[str] | None = None
         self.register_outputs({"state": "removed"})

@@ -31,6 +31,7 @@ class ServiceArgs:
     group: FileGroup | None  # None when the machine's state is not delivered
     target: Target | None
     private_key: pulumi.Input[str] | None = None
+    installing: bool = False  # the machine is being installed (staged): see components.delivery
 
 
 class Service(pulumi.ComponentResource):
@@ -48,6 +49,8 @@ class Service(pulumi.ComponentResource):
                 files=args.group.files,
                 reload=args.group.reload,
                 private_key=args.private_key,
+                secrets=args.group.secrets,
+                installing=args.installing,
                 opts=pulumi.ResourceOptions(parent=self),
             )
             files = len(args.group.files)

@@ -15,8 +15,10 @@ fits each:
   active VM has neither the seed files nor the seed disk.
 
 No passwords anywhere: root's password is locked (preseed) or never set (cloud
-images), login is by the customer's public SSH keys only.  Nothing here is secret:
-TFTP serves the preseed files to anyone on the network, so they hold public keys only.
+images), login is by the customer's public SSH keys only.  The one secret a machine is
+handed at install, its SSH host key (made by uniform in Pulumi state unless one is
+recorded by hand in ``ssh.host_keys``), is never rendered here: the seed and the preseed
+hold placeholders (payloads/secrets.py) that delivery substitutes when it writes them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from inventory.model import Inventory, Kind, Machine, Network, Nic
 
 from . import _net
 from ._env import render
+from .secrets import host_key_names, placeholder
 from .types import PayloadFile
 
 TFTP_ROOT = "/var/lib/tftpboot"
@@ -46,6 +49,18 @@ NETBOOT_SOURCE = "/usr/lib/debian-installer/images/12/amd64/text"
 def provisioned(m: Machine) -> bool:
     """Whether ``m`` gets its boot path now (lifecycle.BOOT_PATH: staged); later states lose it."""
     return lifecycle.boot_path(m.state)
+
+
+def makes_host_key(inv: Inventory, m: Machine) -> bool:
+    """Whether uniform hands ``m`` a host key it made (components/hostkey.py): unless one is
+    recorded by hand in ``ssh.host_keys``, which then takes precedence and nothing is handed over."""
+    return m.name not in dict(inv.customer.ssh.host_keys)
+
+
+def host_key_placeholders(m: Machine, encoding: str) -> tuple[str, str]:
+    """(private, public) placeholders of ``m``'s host key, substituted at delivery."""
+    private, public = host_key_names(m.name)
+    return placeholder(private, encoding), placeholder(public, encoding)
 
 
 def mac_file(mac: str) -> str:
@@ -197,9 +212,28 @@ def pxelinux_serial(console: str | None) -> str | None:
     return f"SERIAL {port.removeprefix('ttyS')} {baud or 9600}"
 
 
-def _authorized_keys_script(inv: Inventory) -> str:
+def _host_key_steps(m: Machine) -> list[str]:
+    """Shell steps (run in the target) installing ``m``'s host key made by uniform.
+
+    The key is base64 on the command line; the preseed holds a placeholder that delivery
+    substitutes when it writes the file (payloads/secrets.py).  openssh-server made its own
+    keys when it was installed: the ed25519 one is overwritten, the pin names only it."""
+    private, public = host_key_placeholders(m, "base64")
+    key = "/etc/ssh/ssh_host_ed25519_key"
+    return [
+        "umask 077",
+        f"echo {private} | base64 -d > {key}",
+        f"echo {public} | base64 -d > {key}.pub",
+        f"chmod 0600 {key}",
+        f"chmod 0644 {key}.pub",
+        f"chown root:root {key} {key}.pub",
+    ]
+
+
+def _authorized_keys_script(inv: Inventory, m: Machine | None = None) -> str:
     """A late_command fragment writing the same authorized_keys file the base payload delivers
-    (base64: keys may hold any character, the command line must stay one shell word)."""
+    (base64: keys may hold any character, the command line must stay one shell word), and
+    ``m``'s host key when uniform makes it (:func:`makes_host_key`)."""
     ssh = inv.customer.ssh
     content = render("authorized_keys.j2", keys=sorted(ssh.authorized_keys))
     b64 = base64.b64encode(content.encode()).decode()
@@ -217,6 +251,8 @@ def _authorized_keys_script(inv: Inventory) -> str:
             f'echo "{ssh.user} ALL=(ALL) NOPASSWD:ALL" > /etc/sudoers.d/uniform',
             "chmod 0440 /etc/sudoers.d/uniform",
         ]
+    if m is not None and makes_host_key(inv, m):
+        steps += _host_key_steps(m)
     return "in-target sh -c '" + "; ".join(steps) + "'"
 
 
@@ -232,7 +268,8 @@ def _preseed(inv: Inventory, i: _Install) -> str:
         p=p,
         user=ssh.user,
         disks=disks,
-        late_command=_authorized_keys_script(inv),
+        late_command=_authorized_keys_script(inv, i.machine),
+        host_key=makes_host_key(inv, i.machine),
     )
 
 
@@ -363,6 +400,14 @@ def user_data(inv: Inventory, vm: Machine) -> dict[str, Any]:
         user.update({"shell": "/bin/bash", "sudo": "ALL=(ALL) NOPASSWD:ALL"})
     user["ssh_authorized_keys"] = keys
     doc["users"] = [user]
+    if makes_host_key(inv, vm):
+        # the host key uniform made and pins (components/hostkey.py): placeholders here,
+        # substituted at delivery.  Any key baked into the image goes (ssh_deletekeys) and no
+        # other is generated: the pin names this one, and RSA under TCG costs seconds of boot.
+        private, public = host_key_placeholders(vm, "json")
+        doc["ssh_deletekeys"] = True
+        doc["ssh_genkeytypes"] = []
+        doc["ssh_keys"] = {"ed25519_private": private, "ed25519_public": public}
     return doc
 
 

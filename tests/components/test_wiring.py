@@ -16,6 +16,13 @@ class Mocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
+        if args.typ == "pulumi-python:dynamic/uniform:HostKey":
+            # what the provider's create makes (components/hostkey.py), as a stand-in
+            return f"{args.name}-id", {
+                **args.inputs,
+                "public_key": f"ssh-ed25519 PUB-{args.name}",
+                "private_key": "priv",
+            }
         return f"{args.name}-id", args.inputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -83,32 +90,103 @@ def test_private_key_is_never_in_files():
                 assert "PRIVATE KEY" not in f["content"]
 
 
-def test_staged_machine_without_host_key_waits_for_its_key():
-    """ssh delivery: a staged machine has no host key yet; the stack must not refuse it."""
+def _staged_web(mode: str, hand_keys: bool):
+    """The demo with its first active VM staged, delivery ``mode``; every other machine's host
+    key recorded by hand, and the VM's too when ``hand_keys``."""
     import dataclasses
 
-    from components.stack import awaiting_host_key, check_delivery
-
-    ssh = dataclasses.replace(INV.customer.delivery, mode="ssh")
-    web = next(m for m in INV.machines.values() if m.kind.value == "vm" and m.state.value == "active")
+    web = next(m for m in INV.machines.values() if m.is_vm and m.state.value == "active")
     staged = dataclasses.replace(web, state=inventory.lifecycle.State.STAGED)
     others = {n: m for n, m in INV.machines.items() if n != web.name}
-    keys = tuple((n, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGRlbW8") for n in others)
+    keyed = [*others, web.name] if hand_keys else list(others)
+    keys = tuple((n, f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGRlbW8{n}") for n in keyed)
     inv = dataclasses.replace(
         INV,
         customer=dataclasses.replace(
-            INV.customer, delivery=ssh, ssh=dataclasses.replace(INV.customer.ssh, host_keys=keys)
+            INV.customer,
+            delivery=dataclasses.replace(INV.customer.delivery, mode=mode),
+            ssh=dataclasses.replace(INV.customer.ssh, host_keys=keys),
         ),
         machines={**others, web.name: staged},
     )
-    assert awaiting_host_key(inv, staged)
+    return inv, staged
+
+
+def _build_inv(inv) -> dict:
+    @pulumi.runtime.test
+    def build_it():
+        return pulumi.Output.all(*[m.fqdn for m in build(inv, StackSettings()).values()])
+
+    build_it()
+    return by_name()
+
+
+def test_staged_machine_without_a_hand_key_gets_one_made_and_pinned():
+    """ssh delivery: a staged machine without a recorded key gets a HostKey; its own files are
+    delivered with that key's public half pinned, the hypervisor's seed names it."""
+    from components.stack import check_delivery
+
+    inv, web = _staged_web("ssh", hand_keys=False)
     assert check_delivery(inv, StackSettings()) == []
-    # the same machine active without a key is refused, naming the key to record
-    active = dataclasses.replace(inv, machines={**others, web.name: web})
-    assert check_delivery(active, StackSettings()) == [
-        f"demo: customer.yaml: ssh.host_keys.{web.name}: no pinned host key "
-        "(record it: ssh-keyscan -t ed25519 <host>, see README 'Host keys')"
-    ]
+    names = _build_inv(inv)
+    key = names[f"{web.name}-hostkey"]
+    assert key.typ == "pulumi-python:dynamic/uniform:HostKey"
+    assert key.inputs["machine"] == web.name and key.inputs["state"] == "staged"
+    # hand-keyed machines get none
+    assert [n for n in names if n.endswith("-hostkey")] == [f"{web.name}-hostkey"]
+    base = names[f"{web.name}-base"].inputs
+    assert (
+        base["target"]["mode"] == "ssh"
+        and base["target"]["host_key"] == f"ssh-ed25519 PUB-{web.name}-hostkey"
+    )
+    assert base["installing"] is True
+    # the hypervisor's files name the VM's key: their secrets input carries both halves
+    hv = names[f"{web.hypervisor}-hypervisor-files"].inputs
+    # ... as one secret (the mocks show the SDK's secret wrapper)
+    assert hv["secrets"]["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"
+    assert set(hv["secrets"]["value"]) == {f"hostkey.{web.name}.private", f"hostkey.{web.name}.public"}
+    seed = hv["files"][f"/etc/uniform/libvirt/{web.name}.seed/user-data"]["content"]
+    assert f"@@uniform-secret:hostkey.{web.name}.private:json@@" in seed
+    # no other delivery resource carries secrets or the installing flag
+    for r in MOCKS.resources:
+        if "files" in r.inputs and r.name not in {f"{web.hypervisor}-hypervisor-files", f"{web.name}-base"}:
+            assert "secrets" not in r.inputs and "installing" not in r.inputs, r.name
+
+
+def test_a_hand_recorded_key_takes_precedence():
+    inv, web = _staged_web("ssh", hand_keys=True)
+    names = _build_inv(inv)
+    assert not [n for n in names if n.endswith("-hostkey")]
+    assert (
+        names[f"{web.name}-base"].inputs["target"]["host_key"] == dict(inv.customer.ssh.host_keys)[web.name]
+    )
+    hv = names[f"{web.hypervisor}-hypervisor-files"].inputs
+    assert "secrets" not in hv
+    assert "uniform-secret" not in hv["files"][f"/etc/uniform/libvirt/{web.name}.seed/user-data"]["content"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "state", "hand", "keyed"),
+    [
+        ("local", "staged", False, True),
+        ("local", "active", False, False),  # nothing connects: the key went with the install
+        ("ssh", "staged", False, True),
+        ("ssh", "active", False, True),  # kept: delivery and verify pin it
+        ("ssh", "failed", False, True),  # kept for the reinstall (failed -> staged)
+        ("ssh", "decommissioning", False, False),  # leaves with the machine's files
+        ("ssh", "planned", False, False),
+        ("ssh", "staged", True, False),  # a hand-recorded key takes precedence
+        ("local", "staged", True, False),
+    ],
+)
+def test_which_machines_have_a_key_made_by_uniform(mode, state, hand, keyed):
+    import dataclasses
+
+    from components.stack import keyed as is_keyed
+
+    inv, web = _staged_web(mode, hand_keys=hand)
+    m = dataclasses.replace(web, state=inventory.lifecycle.State(state))
+    assert is_keyed(inv, m) == keyed
 
 
 def test_reloads_follow_the_changed_files():
@@ -158,35 +236,6 @@ def test_a_defined_vm_s_placement_rides_in_its_base_files():
         r for r in MOCKS.resources if "files" in r.inputs and r.name not in {f"{m.name}-base" for m in vms}
     ]
     assert others and not any("placement" in r.inputs for r in others)
-
-
-def test_a_vm_awaiting_its_host_key_keeps_a_placement_resource():
-    """ssh, staged, no host key: no base files yet, so its placement is a resource of its own."""
-    import dataclasses
-
-    web = next(m for m in INV.machines.values() if m.is_vm and m.state.value == "active")
-    staged = dataclasses.replace(web, state=inventory.lifecycle.State.STAGED)
-    others = {n: m for n, m in INV.machines.items() if n != web.name}
-    keys = tuple((n, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGRlbW8") for n in others)
-    inv = dataclasses.replace(
-        INV,
-        customer=dataclasses.replace(
-            INV.customer,
-            delivery=dataclasses.replace(INV.customer.delivery, mode="ssh"),
-            ssh=dataclasses.replace(INV.customer.ssh, host_keys=keys),
-        ),
-        machines={**others, web.name: staged},
-    )
-
-    @pulumi.runtime.test
-    def build_it():
-        return pulumi.Output.all(*[m.fqdn for m in build(inv, StackSettings()).values()])
-
-    build_it()
-    names = by_name()
-    assert f"{web.name}-base" not in names
-    assert names[f"{web.name}-placement"].typ == "pulumi-python:dynamic/uniform:Placement"
-    assert names[f"{web.name}-placement"].inputs["hypervisor"] == web.hypervisor
 
 
 @pytest.mark.parametrize(
