@@ -129,15 +129,25 @@ def _changed(
 
     A file naming a secret value whose value changed is rewritten too: its recorded hash is
     the placeholder's (payloads/secrets.py)."""
-    olds_s, news_s = old_secrets or {}, new_secrets or {}
-    moved = {k for k in set(olds_s) | set(news_s) if olds_s.get(k) != news_s.get(k)}
+    olds_s = old_secrets if isinstance(old_secrets, Mapping) else {}
+    if new_secrets is not None and not isinstance(new_secrets, Mapping):
+        # a preview before the values exist (a key being made): every file naming one changes
+        moved: set[str] | None = None
+    else:
+        news_s = new_secrets or {}
+        moved = {k for k in set(olds_s) | set(news_s) if olds_s.get(k) != news_s.get(k)}
+
+    def revalued(content: str) -> bool:
+        found = placeholders.names(content)
+        return bool(found) and (moved is None or bool(found & moved))
+
     write = {
         p: f
         for p, f in new_files.items()
         if p not in old_files
         or old_files[p]["sha256"] != f["sha256"]
         or old_files[p]["mode"] != f["mode"]
-        or (moved and placeholders.names(f["content"]) & moved)
+        or revalued(f["content"])
     }
     remove = sorted(p for p in old_files if p not in new_files)
     return write, remove

@@ -155,3 +155,16 @@ def test_a_machine_being_installed_that_does_not_answer_yet(tmp_path: Path, inst
     else:
         with pytest.raises(UnreachableError):
             FilesProvider().create(props)
+
+
+def test_a_preview_before_the_key_exists_shows_the_files_naming_it(tmp_path: Path) -> None:
+    """In a preview the values of a key being made are unknown (the engine's Unknown)."""
+    from pulumi.output import Unknown
+
+    made = FilesProvider().create(_props(tmp_path, {"hostkey.vm1.private": "K", "hostkey.vm1.public": "P"}))
+    assert FilesProvider().diff("id", made.outs, _props(tmp_path, Unknown())).changes is True  # type: ignore[arg-type]
+    # a group recorded before it named a key, and still naming none, is unchanged
+    plain = _props(tmp_path, None)
+    plain["files"] = {"/seed/meta-data": plain["files"]["/seed/meta-data"]}
+    recorded = FilesProvider().create(plain)
+    assert FilesProvider().diff("id", recorded.outs, {**plain, "secrets": Unknown()}).changes is False
