@@ -27,6 +27,7 @@ __all__ = [
     "ENCODINGS",
     "host_key_names",
     "names",
+    "pattern",
     "placeholder",
     "substitute",
 ]
@@ -67,3 +68,18 @@ def substitute(content: str, values: Mapping[str, str]) -> str:
     if missing:
         raise KeyError(", ".join(missing))
     return _PATTERN.sub(lambda m: _encode(values[m.group(1)], m.group(2)), content)
+
+
+#: what each encoding can produce in place of a placeholder
+_ENCODED = {"json": r'(?:[^"\\]|\\.)*', "base64": r"[A-Za-z0-9+/]*={0,2}"}
+
+
+def pattern(content: str) -> re.Pattern[str]:
+    """A pattern matching ``content`` with any values substituted: how a test recognises a
+    delivered file as its rendered one without knowing the secret."""
+    out, last = [], 0
+    for m in _PATTERN.finditer(content):
+        out += [re.escape(content[last : m.start()]), _ENCODED[m.group(2)]]
+        last = m.end()
+    out.append(re.escape(content[last:]))
+    return re.compile("".join(out), re.DOTALL)

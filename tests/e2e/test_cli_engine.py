@@ -143,7 +143,8 @@ def test_review_end_to_end(project) -> None:
     web9 = load(inv_dir).machines["web9"]
     addrs = ", ".join(a for att in web9.nics[0].attachments for a in (att.ipv4, att.ipv6) if a)
     assert lines[:6] == [
-        "stack e2e: 2 create, 3 update (13 unchanged)",  # web9: machine, base files (with its placement)
+        # web9: machine, base files (with its placement), host key (components/hostkey.py)
+        "stack e2e: 3 create, 3 update (13 unchanged)",
         # the machine first, and how: what a reviewer would otherwise read from the git diff
         f"  web9: added (vm on hv1, 1 core, 1 GiB, {addrs}) (on hv1: 25 GiB of 32 GiB memory used)",
         "  machines added:   web9",

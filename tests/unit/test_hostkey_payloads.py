@@ -120,3 +120,14 @@ def test_only_staged_machines_files_name_a_key() -> None:
             if found:
                 assert ".seed/user-data" in f.path or "/uniform/preseed/" in f.path, f.path
                 assert {n.split(".")[1] for n in found} <= {"vnew", "new1"}
+
+
+def test_pattern_recognises_a_substituted_file_only() -> None:
+    from payloads.secrets import pattern
+
+    text = f'a: "{placeholder("k", "json")}"\nb: {placeholder("k", "base64")}\n'
+    done = substitute(text, {"k": PRIVATE})
+    assert pattern(text).fullmatch(done)
+    assert not pattern(text).fullmatch(done.replace("a:", "c:"))
+    assert not pattern(text).fullmatch(done + "x")
+    assert pattern("plain $ text (.)").fullmatch("plain $ text (.)")
