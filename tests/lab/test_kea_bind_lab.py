@@ -11,7 +11,8 @@ named for real on them, and the delivered networkd files configure every host
   1. `pulumi up`; each host's live addresses and default routes are what its files say
      (netapply --check) and what the inventory says (v4, v6, gateway4, gateway6)
   2. DHCPv4 (udhcpc) and DHCPv6 (dhclient -6) from app1 and db1: Kea answers each MAC
-     with its inventory address, DNS server and domain
+     with its inventory address, DNS server and domain (and gateway4); app1 sends a DUID-LL
+     (its MAC), db1 a DUID-EN as networkd does (no MAC: Kea reads it off the link-local address)
   3. BIND answers A, AAAA, PTR in in-addr.arpa and ip6.arpa, over IPv4 and over IPv6
   4. a payload with a wrong IPv6 Address= and a wrong Gateway= (tests/lab/wrong_net_main.py)
      is applied as written, and step 1's inventory check catches both; the right payload
@@ -132,15 +133,22 @@ def wait_for(what: str, probe, timeout: float = 15.0):
         time.sleep(0.3)
 
 
-def dhcp6(lab: L.Lab, name: str, tmp: Path) -> dict[str, str] | None:
-    """A real DHCPv6 exchange (dhclient -6, DUID-LL of the NIC's MAC) from host ``name``."""
-    script = tmp / "dh6.sh"
+#: a DUID-EN (type 2: enterprise number + identifier), the kind systemd-networkd sends by
+#: default: it holds no MAC, so Kea must take the MAC from the client's EUI-64 link-local address
+DUID_EN = r"\000\002\000\000\253\021\165\156\151\146\157\162\155\061"
+
+
+def dhcp6(lab: L.Lab, name: str, tmp: Path, *, duid: str) -> dict[str, str] | None:
+    """A real DHCPv6 exchange (dhclient -6) from host ``name``; ``duid``: "LL" (DUID-LL of the
+    NIC's MAC, dhclient -D LL) or "EN" (DUID_EN, set in dhclient's lease file)."""
+    script, leases = tmp / "dh6.sh", tmp / f"{name}.leases6"
     script.write_text(DH6_SCRIPT)
     script.chmod(0o755)
+    leases.write_text(f'default-duid "{DUID_EN}";\n' if duid == "EN" else "")
     proc = L.run(
-        ["ip", "netns", "exec", lab.ns(name), "timeout", "15", "dhclient", "-6", "-1", "-d", "-D", "LL",
-         "-sf", str(script), "-lf", str(tmp / f"{name}.leases6"), "-pf", str(tmp / f"{name}.pid6"),
-         lab.nic(name)],
+        ["ip", "netns", "exec", lab.ns(name), "timeout", "15", "dhclient", "-6", "-1", "-d",
+         *(["-D", "LL"] if duid == "LL" else []),
+         "-sf", str(script), "-lf", str(leases), "-pf", str(tmp / f"{name}.pid6"), lab.nic(name)],
         timeout=25, check=False,
     )  # fmt: skip
     for line in proc.stdout.splitlines():
@@ -162,7 +170,6 @@ def test_kea_bind_dual_stack(lab6: L.Lab, tmp_path: Path) -> None:
     inv = inventory.load(lab.inv_dir)
     hosts = sorted(lab.hosts)
     assert hosts == ["app1", "db1", "svc1"]
-    clients = ["app1", "db1"]
     eng = lab.init_stack()
     lab.guard()
 
@@ -190,12 +197,13 @@ def test_kea_bind_dual_stack(lab6: L.Lab, tmp_path: Path) -> None:
 
     # 2. Kea: DHCPv4 and DHCPv6 by MAC
     dns4, dns6 = "10.77.0.10", "fd00:77::10"
-    for name in clients:
+    for name, duid in (("app1", "LL"), ("db1", "EN")):
         att = inv.machines[name].nics[0].attachments[0]
         lease = lab.dhcp(name)
         assert lease is not None, f"{name}: no DHCPv4 lease from Kea"
-        assert (lease["ip"], lease["domain"], lease["dns"]) == (att.ipv4, "lab6.test", dns4), lease
-        lease6 = dhcp6(lab, name, tmp_path)
+        got = (lease["ip"], lease["domain"], lease["dns"], lease["router"])
+        assert got == (att.ipv4, "lab6.test", dns4, "10.77.0.1"), lease
+        lease6 = dhcp6(lab, name, tmp_path, duid=duid)
         assert lease6 is not None, f"{name}: no DHCPv6 lease from Kea"
         assert ipaddress.ip_address(lease6["ip"]) == ipaddress.ip_address(att.ipv6), lease6
         assert (lease6["dns"], lease6["search"]) == (dns6, "lab6.test."), lease6
