@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ruamel.yaml import YAML
 
 from interop.known_hosts import PREFERENCE, HostKey, Index
-from interop.plan import AttPlan, Change, MachinePlan, NicPlan, Plan
+from interop.plan import AttPlan, Change, MachinePlan, NicPlan, Plan, source_text
 from interop.records import Source
 from inventory.lifecycle import DELIVERED, USES_CAPACITY
 from inventory.load import _line_of
@@ -130,6 +130,7 @@ def machines(m: _Merge, groups: list[Group], nets: Networks, plan: Plan) -> None
     created: dict[str, MachinePlan] = {}
     updates: dict[str, list[Change]] = {}
     vms: dict[str, list[tuple[str, Source]]] = {}  # hypervisor -> (VM, its domain's source)
+    virt: dict[str, dict[str, Source]] = {}  # hypervisor -> domain type (kvm/qemu) -> first source
     for g in groups:
         if g.dropped or g.name is None:
             continue
@@ -149,6 +150,8 @@ def machines(m: _Merge, groups: list[Group], nets: Networks, plan: Plan) -> None
                 )
                 continue
             vms.setdefault(dom.hypervisor, []).append((name, dom.source))
+            if dom.virtualization in ("kvm", "qemu"):
+                virt.setdefault(dom.hypervisor, {}).setdefault(dom.virtualization, dom.source)
         if g.existing is not None and inv is not None:
             x = inv.machines[g.existing]
             updates[name] = _diff(m, x, g, nics)
@@ -177,6 +180,7 @@ def machines(m: _Merge, groups: list[Group], nets: Networks, plan: Plan) -> None
                 mp.guessed["disks"] = f"size of {', '.join(unknown)} unknown: not imported"
         created[name] = mp
     _hypervisors(m, inv, created, updates, vms)
+    _virtualization(m, inv, created, updates, virt)
     _host_keys(m, inv, plan, created, updates, nets)
     plan.created = [created[n] for n in sorted(created)]
     plan.updated = [
@@ -344,6 +348,31 @@ def _hypervisors(
         mp.cores = max(HW_CORES, math.ceil(cores / cust.cpu_overcommit))
         mp.memory_mib = max(HW_MEMORY_MIB, math.ceil(mem / cust.memory_overcommit))
         mp.guessed = {"cores": "the least its VMs need", "memory": "the least its VMs need"}
+
+
+def _virtualization(
+    m: _Merge,
+    inv: Inventory | None,
+    created: dict[str, MachinePlan],
+    updates: dict[str, list[Change]],
+    virt: dict[str, dict[str, Source]],
+) -> None:
+    """A hypervisor's ``virtualization`` is the type its domains run with (kvm, qemu): uniform
+    renders every VM of a hypervisor alike, so domains of both types change nothing (a note)."""
+    for hv, kinds in sorted(virt.items()):
+        if len(kinds) > 1:
+            srcs = ", ".join(source_text(s) for s in kinds.values())
+            m.notes.append(
+                f"{hv} runs domains of type {' and '.join(sorted(kinds))} ({srcs}): uniform runs every VM "
+                "of a hypervisor alike; its virtualization is left as it is"
+            )
+            continue
+        ((want, src),) = kinds.items()
+        if hv in created:
+            created[hv].virtualization = want if want != "kvm" else None
+        elif inv is not None and hv in inv.machines and inv.machines[hv].virtualization != want:
+            old = inv.machines[hv].virtualization
+            updates.setdefault(hv, []).append(Change(("virtualization",), old, want, src))
 
 
 def _host_keys(

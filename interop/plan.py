@@ -76,6 +76,8 @@ class MachinePlan:
     nics: list[NicPlan] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
     state: str = "active"
+    #: hypervisors: "qemu" when their libvirt domains say so (None: the default, kvm)
+    virtualization: str | None = None
     #: fields the site does not state, filled with a placeholder (marked in the file and report)
     guessed: dict[str, str] = field(default_factory=dict)
     file: str = ""  # relative to the customer dir
@@ -258,6 +260,7 @@ def render_json(plan: Plan) -> str:
                 "disks": [list(d) for d in m.disks],
                 "nics": [nic(n) for n in m.nics],
                 "roles": m.roles,
+                "virtualization": m.virtualization,
                 "state": m.state,
                 "guessed": m.guessed,
                 "sources": [source_text(s) for s in m.sources],

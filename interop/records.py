@@ -91,6 +91,7 @@ class Domain:
     disks: tuple[DomainDisk, ...] = ()
     nics: tuple[DomainNic, ...] = ()
     hypervisor: str | None = None  # the host it was read from, when the operator says so
+    virtualization: str | None = None  # <domain type=...>: "kvm", "qemu", ... (None: not said)
 
 
 @dataclass

@@ -89,6 +89,8 @@ def machine_text(m: MachinePlan, fams: Families) -> str:
             out += _att_lines(att, fams, "      ")
     if m.roles:
         out.append(f"roles: [{', '.join(m.roles)}]")
+    if m.virtualization:
+        out.append(f"virtualization: {m.virtualization}")
     out.append(f"state: {m.state}")
     return "\n".join(out) + "\n"
 
@@ -123,6 +125,8 @@ def _apply_change(entry: CommentedMap, c: Change, fams: Families) -> None:
     loc = c.loc
     if loc == ("cores",) or loc == ("memory",):
         entry[loc[0]] = c.new
+    elif loc == ("virtualization",):
+        _set(entry, "virtualization", c.new, ("roles", "tags", "nics", "disks", "memory"))
     elif loc == ("roles",):
         seq = entry.get("roles")
         if seq is None:

@@ -19,6 +19,8 @@ directory (not its ``autostart/`` or ``networks/``). Decisions:
   ``bridge`` = ``<source bridge>`` (also present in a running network domain's dump), else the
   ``<source network>`` name (type network), else ``<source dev>`` (type direct: the host
   device macvtap hangs off); ``network`` = ``<source network>``.
+* **virtualization** = ``<domain type>`` (``kvm``, ``qemu``, ...): the merge sets the
+  hypervisor's ``virtualization`` from it.
 * The source line is the line of ``<domain``. XML is read with expat; a DTD (``<!DOCTYPE``) is
   refused (no entity expansion, no external entities: domain XML never has one).
 """
@@ -28,7 +30,7 @@ from __future__ import annotations
 import re
 import shlex
 import xml.parsers.expat as expat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from interop.parse import ParseError
@@ -90,6 +92,7 @@ class _Device:
 @dataclass
 class _Dom:
     line: int
+    type: str | None = None
     text: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     topology: tuple[int, dict[str, str]] | None = None
     disks: list[_Device] = field(default_factory=list)
@@ -124,7 +127,7 @@ class _Reader:
         if depth == 0:
             self.seen = True
             if name == "domain":
-                self.dom = _Dom(self.parser.CurrentLineNumber)
+                self.dom = _Dom(self.parser.CurrentLineNumber, attrs.get("type"))
             else:
                 self.dom = None
                 self.problem(self.parser.CurrentLineNumber, f"<{name}> is not a libvirt <domain>")
@@ -191,9 +194,9 @@ class _Reader:
         disks = [disk for dev in d.disks if (disk := self.disk(dev)) is not None]
         nics = [nic for dev in d.nics if (nic := self.nic(dev)) is not None]
         if len(self.problems) == before and isinstance(mib, int):
-            self.domains.append(
-                Domain(Source(self.shown, d.line), name, cores, mib, tuple(disks), tuple(nics))
-            )
+            src = Source(self.shown, d.line)
+            dom = Domain(src, name, cores, mib, tuple(disks), tuple(nics), virtualization=d.type)
+            self.domains.append(dom)
 
     def disk(self, dev: _Device) -> DomainDisk | None:
         if dev.attrs.get("device", "disk") in _SKIP_DEVICES or "readonly" in dev.children:
@@ -267,7 +270,7 @@ def parse(path: Path | str, hypervisor: str | None = None) -> Site:
                 continue
             seen[dom.name] = dom.source
             if hypervisor is not None:
-                dom = Domain(dom.source, dom.name, dom.cores, dom.memory_mib, dom.disks, dom.nics, hypervisor)
+                dom = replace(dom, hypervisor=hypervisor)
             site.domains.append(dom)
     if problems:
         raise ParseError(problems)

@@ -349,3 +349,30 @@ def test_group_puts_new_machines_in_one_file(demo: Path, capsys: pytest.CaptureF
         ["import", str(demo), "--dnsmasq", str(SITE / "more-dnsmasq.conf"), "--group", "a/b"], capsys
     )
     assert rc == Exit.USAGE and "--group" in err
+
+
+def test_libvirt_domain_type_sets_the_hypervisors_virtualization(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """hv1's domains run under TCG (<domain type='qemu'>): hv1 gets `virtualization: qemu`,
+    written after its roles -- its file is the kvm import's plus that line; a second import
+    changes nothing."""
+    kvm = tmp_path / "kvm" / "demo"
+    shutil.copytree(demo, kvm)
+    qemu = tmp_path / "hv1-qemu.xml"
+    qemu.write_text((SITE / "hv1-domains.xml").read_text().replace("type='kvm'", "type='qemu'"))
+    common = ["--dnsmasq", str(SITE / "demo-dnsmasq.conf"), "--network", "10.30.0.0/24=mgmt"]
+    rc, out, err = run(["import", str(kvm), *common, "--libvirt", f"hv1={SITE / 'hv1-domains.xml'}"], capsys)
+    assert rc == Exit.OK, err
+    assert "virtualization" not in out
+    argv = ["import", str(demo), *common, "--libvirt", f"hv1={qemu}"]
+    rc, out, err = run(argv, capsys)
+    assert rc == Exit.OK, err
+    assert "virtualization: kvm -> qemu" in out
+    after = (demo / "machines" / "hv1.yaml").read_text()
+    want = (kvm / "machines" / "hv1.yaml").read_text()
+    assert after == want.replace("roles: [hypervisor]\n", "roles: [hypervisor]\nvirtualization: qemu\n", 1)
+    assert load(demo, known_roles=ROLE_NAMES).machines["hv1"].virtualization == "qemu"
+    rc, out, err = run(argv, capsys)
+    assert rc == Exit.OK, err
+    assert (demo / "machines" / "hv1.yaml").read_text() == after

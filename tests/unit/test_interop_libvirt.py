@@ -126,8 +126,9 @@ def _inventories() -> list[tuple[str, Inventory]]:
 @pytest.mark.parametrize("inv", [pytest.param(inv, id=name) for name, inv in _inventories()])
 def test_uniform_rendered_domains_parse_back(inv: Inventory, tmp_path: Path) -> None:
     """Each hypervisor's rendered /etc/uniform/libvirt gives back exactly its VMs: name, cores,
-    memory, disks with their sizes (from the disk script beside the XML), MACs and bridges
-    (a network without a bridge is rendered as a libvirt network of the same name)."""
+    memory, disks with their sizes (from the disk script beside the XML; a staged VM's read-only
+    seed disk is no disk of its own), MACs and bridges (a network without a bridge is rendered
+    as a libvirt network of the same name), and the hypervisor's virtualization (domain type)."""
     write_tree(render_customer(inv), tmp_path)
     checked = 0
     for hv in inv.with_role("hypervisor"):
@@ -142,7 +143,7 @@ def test_uniform_rendered_domains_parse_back(inv: Inventory, tmp_path: Path) -> 
                 network = None if bridge else (net.name if net else "default")
                 nics.append((nic.mac, bridge or network, network))
             disks = [(f"vd{chr(ord('a') + i)}", d.size_gib) for i, d in enumerate(vm.disks)]
-            want.append((vm.name, hv.name, vm.cores, vm.memory_mib, disks, nics))
+            want.append((vm.name, hv.name, vm.cores, vm.memory_mib, disks, nics, hv.virtualization))
         folder = tmp_path / hv.name / "etc/uniform/libvirt"
         if not want:
             continue
@@ -155,6 +156,7 @@ def test_uniform_rendered_domains_parse_back(inv: Inventory, tmp_path: Path) -> 
                 d.memory_mib,
                 [(k.name, k.size_gib) for k in d.disks],
                 [(n.mac, n.bridge, n.network) for n in d.nics],
+                d.virtualization,
             )
             for d in site.domains
         ]

@@ -64,6 +64,7 @@ def site_of(d: dict[str, Any]) -> Site:
                 tuple(DomainDisk(k["name"], k.get("size_gib"), k.get("pool")) for k in x.get("disks", [])),
                 tuple(DomainNic(n["mac"], n.get("bridge")) for n in x.get("nics", [])),
                 x.get("hypervisor"),
+                x.get("virtualization"),
             )
         )
     return s
@@ -83,7 +84,8 @@ def machine_line(m: MachinePlan) -> str:
         for n in m.nics
     )
     roles = f" roles {','.join(m.roles)}" if m.roles else ""
-    return f"{m.name} {m.kind}{where} {m.cores}c {m.memory_mib}MiB{roles}: {nics}"
+    virt = f" virtualization {m.virtualization}" if m.virtualization else ""
+    return f"{m.name} {m.kind}{where} {m.cores}c {m.memory_mib}MiB{roles}{virt}: {nics}"
 
 
 def case_files() -> list[Path]:

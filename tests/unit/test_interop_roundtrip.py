@@ -99,7 +99,11 @@ def worlds(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
         }
 
     out = [hw("svc", ["lan", "mgmt"], ["dhcp", "dns"])]
-    out += [hw(n, ["lan", "mgmt"], ["hypervisor"]) for n in hvs]
+    for n in hvs:
+        out.append(hw(n, ["lan", "mgmt"], ["hypervisor"]))
+        virt = draw(st.sampled_from([None, "kvm", "qemu"]))
+        if virt is not None:
+            out[-1]["virtualization"] = virt
     out += [hw(n, draw(st.sampled_from([["lan"], ["mgmt"], ["lan", "mgmt"]])), []) for n in hws]
     for n in vms:
         nets = draw(st.sampled_from([["lan"], ["mgmt"], ["lan", "mgmt"], ["mgmt", "lan"]]))
@@ -127,13 +131,15 @@ def write_customer(root: Path, dhcp: str, machines: list[dict[str, Any]]) -> Non
 
 
 def facts(inv: Inventory) -> dict[str, Any]:
-    """What the rendered files carry: per machine its NICs' (MAC, network, IPv4, IPv6), and
-    for a VM its hypervisor, cores and memory."""
+    """What the rendered files carry: per machine its NICs' (MAC, network, IPv4, IPv6), for a
+    VM its hypervisor, cores and memory, for a hypervisor with VMs its virtualization (the
+    domains' type)."""
     out: dict[str, Any] = {}
     for m in inv.machines.values():
         nics = sorted((n.mac, a.network, a.ipv4, a.ipv6) for n in m.nics for a in n.attachments)
         vm = (m.hypervisor, m.cores, m.memory_mib) if m.is_vm else None
-        out[m.name] = (nics, vm)
+        virt = m.virtualization if inv.vms_on(m.name) else None
+        out[m.name] = (nics, vm, virt)
     return out
 
 
