@@ -19,6 +19,7 @@ from .exitcodes import Exit, UsageError
 from .fmt import write_atomically
 from .progress import Progress, load_with_progress
 from .select import resolve_root
+from .stack_keys import made_host_keys
 
 __all__ = [
     "add_report_arguments",
@@ -96,6 +97,12 @@ def add_verify_arguments(p: argparse.ArgumentParser) -> None:
         help="before the first up: diff each host's files today against what uniform would deliver, "
         "and list the reloads the first up runs (read-only; exit 1 when files would change)",
     )
+    p.add_argument(
+        "--host-keys",
+        metavar="FILE",
+        help="the host keys uniform made, as `pulumi stack output hostKeys --json` prints them "
+        "(default: read from the customer's stack when a machine has no key in ssh.host_keys)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr, even on a terminal")
 
@@ -115,10 +122,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.identity and args.identity != "-" and not os.path.isfile(args.identity):
         raise UsageError(f"--identity {args.identity}: no such file")
     progress = Progress(args.progress and not args.quiet)
-    inv = load_with_progress(resolve_root(args), progress)
+    root = resolve_root(args)
+    inv = load_with_progress(root, progress)
     unknown = sorted(set(args.machine) - set(inv.machines))
     if unknown:
         raise UsageError(f"--machine: not in the inventory: {', '.join(unknown)}")
+    # pinned where no key is recorded by hand (verify --adopt runs before any key was made)
+    made = (
+        {}
+        if args.adopt
+        else made_host_keys(inv, root, project=args.project, stack=args.stack, file=args.host_keys)
+    )
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="uniform-verify-key-") as keydir:
         identity = args.identity
@@ -148,7 +162,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         else:
             drift = verify.check_hosts(
                 inv, ssh=opts, local_root=local_root, user=args.user, port=args.port,
-                machines=args.machine, jobs=args.jobs, progress=show,
+                machines=args.machine, jobs=args.jobs, progress=show, host_keys=made,
             )  # fmt: skip
             text = verify.format_text(inv.customer.name, drift, time.monotonic() - start)
             results = drift

@@ -6,6 +6,7 @@ crosses the Pulumi engine as plain JSON) and verify (ops/verify.py).  Pure Pytho
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal, TypedDict
 
 from inventory.model import Inventory, Machine
@@ -36,15 +37,25 @@ Target = SshTarget | LocalTarget
 
 
 def ssh_target(
-    inv: Inventory, machine: Machine, *, user: str | None = None, port: int | None = None
+    inv: Inventory,
+    machine: Machine,
+    *,
+    user: str | None = None,
+    port: int | None = None,
+    made: Mapping[str, str] | None = None,
 ) -> SshTarget:
-    """How ssh delivery reaches ``machine`` (``user``/``port`` override the customer's ``ssh``)."""
+    """How ssh delivery reaches ``machine`` (``user``/``port`` override the customer's ``ssh``).
+
+    The pinned key is the one recorded by hand in ``ssh.host_keys``, else the one uniform made
+    for the machine (``made``: machine -> public key line, the stack's ``hostKeys`` output;
+    components/hostkey.py).  A hand-recorded key takes precedence."""
+    hand = dict(inv.customer.ssh.host_keys).get(machine.name)
     return {
         "mode": "ssh",
         "host": machine.ssh_address,
         "port": port or inv.customer.ssh.port,
         "user": user or inv.customer.ssh.user,
-        "host_key": dict(inv.customer.ssh.host_keys).get(machine.name),
+        "host_key": hand or (made or {}).get(machine.name),
     }
 
 

@@ -6,8 +6,9 @@ For every machine whose payload is delivered (`inventory.lifecycle.DELIVERED`)
 the expected files are `payloads.render_customer(inv)`.  Each host is read in
 ONE OpenSSH session, delivery's own (`connectors/ssh.py`, to the target
 `connectors/target.py` computes for delivery too): BatchMode, the pinned host key
-from `ssh.host_keys` in a temporary known_hosts, `ssh.user`/`ssh.port`, an optional
-private key.  The session reads nothing but metadata: the host sends its manifests
+(from `ssh.host_keys`, else the one uniform made for the machine: the stack's `hostKeys`
+output, handed in as ``host_keys``) in a temporary known_hosts, `ssh.user`/`ssh.port`, an
+optional private key.  The session reads nothing but metadata: the host sends its manifests
 (/etc/uniform/manifest.d/, layout in `payloads/manifest.py`), verify parses them and
 sends back the expected paths and those the manifests name, and the host answers
 with the sha256 and mode of each.  Per host it lists
@@ -16,6 +17,10 @@ with the sha256 and mode of each.  Per host it lists
 * changed     an expected file whose content (sha256) or mode differs
 * unexpected  a file the host's manifests record as delivered (or a manifest
               in manifest.d) that is no longer expected, and still there
+
+A file that holds a value made in the state (a staged machine's host key in the seed or
+preseed it is installed from: payloads/secrets.py) is compared by presence and mode only:
+verify knows its rendered form, never the secret in it.
 
 ``check_hosts`` returns one ``HostResult`` per host; the command line turns them into
 its exit status (docs/cli.md).  An unreachable host is reported and the others are
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import shlex
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +45,7 @@ from connectors import ssh as session
 from connectors.target import SshTarget, endpoint, ssh_target
 from inventory import lifecycle
 from inventory.model import Inventory
-from payloads import manifest
+from payloads import manifest, secrets
 
 from .pool import each_host
 
@@ -58,6 +63,8 @@ JOBS = 8
 class Expected:
     sha256: str
     mode: int
+    # the file holds a secret substituted at delivery: its content cannot be compared
+    secret: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,8 +98,12 @@ def targets(
     user: str | None = None,
     port: int | None = None,
     only: Iterable[str] = (),
+    host_keys: Mapping[str, str] | None = None,
 ) -> list[Target]:
-    """Every delivered machine with its expected files, sorted by name (``only``: a subset)."""
+    """Every delivered machine with its expected files, sorted by name (``only``: a subset).
+
+    ``host_keys``: the public keys uniform made (the stack's ``hostKeys``), pinned for the
+    machines without one recorded by hand."""
     rendered = payloads.render_customer(inv)
     wanted = set(only)
     out = []
@@ -103,8 +114,10 @@ def targets(
         out.append(
             Target(
                 machine=name,
-                to=ssh_target(inv, m, user=user, port=port),  # where delivery connects too
-                files={f.path: Expected(f.sha256, f.mode) for f in payload.files},
+                to=ssh_target(inv, m, user=user, port=port, made=host_keys),  # where delivery connects too
+                files={
+                    f.path: Expected(f.sha256, f.mode, bool(secrets.names(f.content))) for f in payload.files
+                },
             )
         )
     return out
@@ -272,7 +285,7 @@ def compare(machine: str, address: str, expected: dict[str, Expected], obs: Obse
             missing.append(path)
             continue
         why = []
-        if got[0] != want.sha256:
+        if got[0] == "unreadable" or (got[0] != want.sha256 and not want.secret):
             why.append("unreadable" if got[0] == "unreadable" else "content")
         if got[1] != want.mode and got[1] >= 0:
             why.append(f"mode {got[1]:04o}, expected {want.mode:04o}")
@@ -308,7 +321,10 @@ def verify_ssh(t: Target, o: SshOptions) -> HostResult:
     if t.host is None:
         return fail("no address to connect to")
     if not t.host_key:
-        return fail(f"no pinned host key (customer.yaml ssh.host_keys.{t.machine}); not connecting")
+        return fail(
+            f"no pinned host key (customer.yaml ssh.host_keys.{t.machine}, or the stack's hostKeys); "
+            "not connecting"
+        )
 
     def ask(head: bytes) -> bytes:
         # the host printed its manifests: send back the paths to read
@@ -395,12 +411,16 @@ def check_hosts(
     machines: Iterable[str] = (),
     jobs: int = JOBS,
     progress: Callable[[int, int, HostResult], None] | None = None,
+    host_keys: Mapping[str, str] | None = None,
 ) -> list[HostResult]:
     """Verify every delivered machine of ``inv`` (``machines``: only these), sorted by name.
 
+    ``host_keys``: the public keys uniform made (machine -> key line), pinned where no key is
+    recorded by hand.
+
     With ``delivery.mode: local`` the tree under ``local_root`` (default: the customer's
     ``delivery.local_root``) is read, else each host over ssh with ``ssh``'s options."""
-    tgts = targets(inv, user=user, port=port, only=machines)
+    tgts = targets(inv, user=user, port=port, only=machines, host_keys=host_keys)
     if inv.customer.delivery.mode == "local":
         root = Path(local_root or inv.customer.delivery.local_root)
         return run(tgts, lambda t: verify_local(t, root), jobs=jobs, progress=progress)

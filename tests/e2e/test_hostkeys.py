@@ -27,6 +27,7 @@ import pytest
 from ruamel.yaml import YAML
 
 import inventory
+from cli.stack_keys import stack_host_keys
 from harness.engine import add_customer, copy_project
 from inventory.lifecycle import State
 
@@ -115,8 +116,13 @@ def project(tmp_path: Path, engine_factory):
     return proj, inv_dir, eng
 
 
-def test_keys_are_made_once_handed_over_pinned_and_never_in_plaintext(project, tmp_path: Path) -> None:
+def test_keys_are_made_once_handed_over_pinned_and_never_in_plaintext(
+    project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     proj, inv_dir, eng = project
+    for k, v in eng.env.items():  # the engine as `uniform verify` runs it (cli/stack_keys.py)
+        monkeypatch.setenv(k, v)
+    assert stack_host_keys(proj, STACK) == {}, "a stack without the output yet: nothing made"
     out = proj / "out" / STACK
     inv = inventory.load(inv_dir)
     assert "boot_filename" in (inv_dir / "customer.yaml").read_text()
@@ -127,6 +133,7 @@ def test_keys_are_made_once_handed_over_pinned_and_never_in_plaintext(project, t
     up = eng.run("up", "--yes", "--skip-preview", f"-v={LOG_LEVEL}", "--logtostderr", "--logflow")
     pins = eng.outputs()["hostKeys"]
     assert sorted(pins) == ["bm1", "web9"], "a key for each staged machine without a hand-recorded one"
+    assert stack_host_keys(proj, STACK) == pins  # what verify pins
 
     # web9: the seed's user-data holds the key, as cloud-init reads it
     user_data = out / "hv1" / "etc/uniform/libvirt/web9.seed/user-data"

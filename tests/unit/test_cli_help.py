@@ -80,6 +80,7 @@ def project(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "policy", proj / "policy", ignore=shutil.ignore_patterns("__pycache__"))
     write_tree(payloads.render_customer(load(proj / "stacks" / "demo")), proj / "tree")
     (proj / "key").write_text("not a key\n")
+    (proj / "keys.json").write_text("{}\n")  # verify --host-keys: none made
     bin_dir = proj / "bin"  # a stand-in pulumi for review: prints the recorded preview
     bin_dir.mkdir()
     script = bin_dir / "pulumi"
@@ -138,7 +139,8 @@ CALLS: dict[tuple[str, ...], list[list[str]]] = {
     ("verify",): [
         ["--local-root", "{P}/tree", "-i", "{P}/key", "-j", "2", "--user", "root", "--port", "22",
          "--connect-timeout", "3", "--timeout", "9", "--machine", "web1", "--json", "-q"],
-        ["--local-root", "{P}/tree", "--identity", "{P}/key", "--jobs", "1", "--quiet"],
+        ["--local-root", "{P}/tree", "--identity", "{P}/key", "--jobs", "1", "--quiet",
+         "--host-keys", "{P}/keys.json"],
         ["--local-root", "{P}/tree", "--adopt"],
     ],
     ("export", "ansible"): [
