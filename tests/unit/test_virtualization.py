@@ -100,3 +100,16 @@ def test_seed_is_a_readonly_virtio_disk_after_the_vms_disks(
     # the active VM has no seed disk; the disks script still builds an ISO9660 'cidata' for vnew
     assert not _seed_disks(ET.fromstring(out.file("/etc/uniform/libvirt/vold.xml").content))
     assert "-volid cidata" in out.file("/etc/uniform/libvirt/vnew.disks.sh").content
+
+
+def test_the_serial_console_is_logged_on_the_hypervisor() -> None:
+    """ttyS0 (the image's console=) goes to a pty for `virsh console` and, through virtlogd, to
+    a file per VM: boot progress and cloud-init's output are readable on the hypervisor."""
+    for name in ("vnew", "vold"):
+        dom = ET.fromstring(render_customer(inv())["hv1"].file(f"/etc/uniform/libvirt/{name}.xml").content)
+        (serial,) = dom.iter("serial")
+        log = serial.find("log")
+        assert serial.get("type") == "pty" and log is not None
+        assert (log.get("file"), log.get("append")) == (f"/var/log/libvirt/qemu/{name}-serial0.log", "on")
+        target = serial.find("target")
+        assert target is not None and target.get("port") == "0"
