@@ -1,8 +1,8 @@
 """The lab's boot network (docs/lab.md, docs/provisioning.md): uniform's rendered DHCP/TFTP files
 served by a real dnsmasq, for netboot tests that need no ``pulumi up``.
 
-The lab inventory (stacks/lab) plus netboot on its network (``boot_filename``), a serial console
-(``provisioning.console``) and a staged hardware machine ``new1``.  The boot server's payload
+The lab inventory (stacks/lab) plus netboot on its network (``boot_filename``), the test's
+``provisioning`` settings and a staged hardware machine ``new1``.  The boot server's payload
 files, as rendered, are served by a real dnsmasq started directly in svc1's namespace: its
 /var is a private tmpfs holding the rendered /var tree (the TFTP root), its config the rendered
 /etc/dnsmasq.d files.  With ``loader=True`` the rendered ``install-loader.sh`` runs there first,
@@ -67,12 +67,12 @@ def dnsmasq_log(path: Path) -> str:
 class NetbootLab:
     """A switch, the boot server's namespace running dnsmasq, one namespace per client."""
 
-    def __init__(self, tmp: Path, prefix: str, *, console: str | None = None) -> None:
+    def __init__(self, tmp: Path, prefix: str, *, provisioning: dict[str, str] | None = None) -> None:
         self.tmp = tmp
         self.lab = L.Lab(tmp / "lab", prefix=prefix)
         self.inv_dir = tmp / "inv" / "lab"
         self.out = tmp / "out"
-        self.console = console
+        self.provisioning = provisioning or {}
         self.log = tmp / "dnsmasq.log"
         self.dnsmasq: subprocess.Popen[bytes] | None = None
         self.script = tmp / "udhcpc.script"
@@ -89,8 +89,8 @@ class NetbootLab:
         path = self.inv_dir / "customer.yaml"
         doc = y.load(path.read_text())
         doc["networks"]["lan"]["boot_filename"] = "pxelinux.0"
-        if self.console:
-            doc.setdefault("provisioning", {})["console"] = self.console
+        if self.provisioning:
+            doc.setdefault("provisioning", {}).update(self.provisioning)
         with path.open("w") as f:
             y.dump(doc, f)
         (self.inv_dir / "machines" / "new1.yaml").write_text(NEW1)
@@ -121,7 +121,8 @@ class NetbootLab:
 
     def start_dnsmasq(self, *, loader: bool = False) -> None:
         """dnsmasq in svc1's namespace with the rendered files: /etc/dnsmasq.d/*.conf as they are,
-        the rendered /var tree (TFTP root) in a private tmpfs /var of its own mount namespace;
+        the rendered /var tree (TFTP root) in a private tmpfs /var of its own mount namespace; DHCP
+        and DNS queries logged;
         ``loader``: the rendered install-loader.sh fills in loader and installer first."""
         self.stop_dnsmasq()
         host = self.out / "svc1"
@@ -130,7 +131,7 @@ class NetbootLab:
             "set -e; mount -t tmpfs uniform-lab-var /var; mkdir -p /var/lib/misc;"
             f" cp -a {host}/var/. /var/;{loader_cmd}"
             f" exec dnsmasq -k -C /dev/null --conf-dir={host}/etc/dnsmasq.d,*.conf --no-resolv"
-            f" --log-dhcp --log-facility={self.log} --pid-file={self.tmp}/dnsmasq.pid"
+            f" --log-dhcp --log-queries --log-facility={self.log} --pid-file={self.tmp}/dnsmasq.pid"
         )
         self.dnsmasq = subprocess.Popen(
             ["ip", "netns", "exec", self.lab.ns("svc1"), "unshare", "--mount", "--propagation", "private",

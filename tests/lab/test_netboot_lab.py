@@ -19,9 +19,10 @@ DHCP and TFTP log and the serial console:
   * the installer's kernel ran with exactly the rendered APPEND line (+ BOOTIF), and its
     console is the serial port ``provisioning.console`` names;
   * the installer configured the inventory's static address from that line: 10.77.0.31
-    answers ping from svc1, with new1's MAC.
+    answers ping from svc1, with new1's MAC;
+  * the installer read the preseed: it looks up the mirror only the preseed names.
 
-One boot per module (~1.5 min on a 2-core machine), QEMU killed in a finally.  Needs root,
+One boot per module (~3 min on a 2-core machine), QEMU killed in a finally.  Needs root,
 namespaces, qemu-system-x86_64 and the netboot package: skipped without them, failed when
 UNIFORM_REQUIRE_LAB=1.
 """
@@ -48,9 +49,13 @@ from tests.helpers.lab import lab_netns, preflight, unavailable
 pytestmark = [pytest.mark.slow, pytest.mark.lab]
 
 CONSOLE = "ttyS0,115200n8"
+#: a mirror only the preseed names (the installer's own default is deb.debian.org): looking it
+#: up proves the installer read the preseed, not only fetched it
+MIRROR = "mirror.lab.test"
 ADDRESS = "10.77.0.31"
 #: a boot that has not fetched its preseed by then is broken (the target is 2 minutes)
 DEADLINE_S = 300
+MIRROR_WAIT_S = 150
 
 
 @dataclass
@@ -68,7 +73,9 @@ class Boot:
 @pytest.fixture(scope="module")
 def boot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Boot]:
     tmp = tmp_path_factory.mktemp("netboot")
-    nl = NetbootLab(tmp, prefix=f"nb{os.getpid() % 100000}-", console=CONSOLE)
+    nl = NetbootLab(
+        tmp, prefix=f"nb{os.getpid() % 100000}-", provisioning={"console": CONSOLE, "mirror": MIRROR}
+    )
     preflight(nl.lab)
     for tool in (QEMU, "busybox"):
         if L.which(tool) is None:
@@ -171,3 +178,19 @@ def test_installer_configured_the_inventory_address(boot: Boot) -> None:
     # static, from the kernel line: no DHCP after the firmware's lease
     assert [m for _, m in _dhcp(dnsmasq_log(nl.log), NEW1_MAC)].count("DHCPREQUEST") == 1
     assert boot.server.running()  # still the installer, not a reboot
+
+
+def test_installer_read_its_preseed(boot: Boot) -> None:
+    """After the fetch the installer goes on with the preseed's answers: it looks up the mirror
+    only the preseed names, at the DNS server the kernel line gave it (the lab routes nowhere,
+    so it stops there, at "Bad archive mirror")."""
+    preseed = boot.file(f"/var/lib/tftpboot/uniform/preseed/{mac_file(NEW1_MAC)}.cfg")
+    assert f"d-i mirror/http/hostname string {MIRROR}\n" in preseed
+    query = re.compile(rf"query\[A+\] {re.escape(MIRROR)} from {re.escape(ADDRESS)}")
+    # 35-60 s after the fetch here (the console is silent meanwhile, then "Checking the Debian
+    # archive mirror"): bounded from the fetch, not from whenever this test starts
+    deadline = boot.server.powered_on + boot.preseed_after + MIRROR_WAIT_S
+    while not query.search(dnsmasq_log(boot.nl.log)):
+        assert time.monotonic() < deadline, dnsmasq_log(boot.nl.log)[-2000:]
+        time.sleep(0.5)
+    print(f"netboot: power-on -> mirror lookup {time.monotonic() - boot.server.powered_on:.1f}s")
