@@ -8,9 +8,12 @@ Resources per machine (README "What each machine gets, as resources"; docs/scale
     ``uniform:services:DhcpServer``, comes from the role), each with one
     ``<name>-<role>-files`` child.  Names come from payloads.roles.resource_name.
   * where a VM defined on its hypervisor runs is recorded in its ``<name>-base`` (checked
-    by FilesProvider.check); only a VM whose own files wait for its host key (ssh,
-    staged) has a ``<name>-placement`` resource instead (components/placement.py).
-A plain machine is two resources, a VM too; a DHCP+DNS server is six.
+    by FilesProvider.check).  (A staged VM once waited for its host key without base
+    files, its placement then a ``<name>-placement`` resource: components/placement.py
+    stays to delete those recorded in a state.)
+A plain machine is two resources, a VM too; a DHCP+DNS server is six.  A machine being
+installed also has its host key, ``<name>-hostkey`` (components/hostkey.py, made by
+components.stack.host_keys).
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from inventory.model import Machine as MachineModel
 from payloads.roles import BASE, ROLES, component_name, resource_name
 
 from .delivery import FileRecord, Files, PlacementRecord
-from .placement import Placement
 from .services import Service, ServiceArgs
 
 
@@ -84,10 +86,6 @@ class Machine(pulumi.ComponentResource):
                 installing=args.installing,
                 opts=child,
             )
-        elif placement is not None:
-            # no base files yet (their host key is not recorded): a resource of its own
-            hv = placement["hypervisor"]
-            Placement(f"{name}-placement", vm=m.name, hypervisor=hv, move=m.move, opts=child)
         # Each role's files are their own resource, so a DHCP change shows in
         # review as "dhcp changed on ns1", not as a change to the whole host.
         for role in ROLES:
