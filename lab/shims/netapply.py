@@ -44,7 +44,8 @@ __all__ = ["Link", "NetError", "Plan", "Unit", "check", "commands", "load", "par
 
 NETWORK_DIR = Path("/etc/systemd/network")
 STATE_DIR = Path("/run/uniform-lab")  # the lab host's own state dir (hostinit.sh)
-UDHCPC_SCRIPT = "/etc/udhcpc/default.script"  # Debian's udhcpc: configures the lease with ip
+#: the DHCP clients' script (both udhcpc and dhclient -6): the lease on the link, nothing else
+DHCP_SCRIPT = str(Path(__file__).resolve().with_name("netapply-dhcp.sh"))
 
 #: suffix -> section -> the keys this applier implements; anything else is an error
 KNOWN: dict[str, dict[str, frozenset[str]]] = {
@@ -362,10 +363,11 @@ def _foreign(info: dict[str, Any], c: Config) -> bool:
         return c.link_local in ("no", "ipv4")
     if info.get("scope") != "global" or _norm(f"{info['local']}/{info['prefixlen']}") in c.addresses:
         return False
-    v6 = info.get("family") == "inet6"
-    if v6 and info.get("dynamic") and (c.accept_ra is not False or c.dhcp in ("yes", "ipv6")):
-        return False
-    return not (not v6 and c.dhcp in ("yes", "ipv4"))  # udhcpc's script adds its lease as static
+    if not info.get("dynamic"):
+        return True
+    if info.get("family") == "inet6":  # from SLAAC or DHCPv6
+        return c.accept_ra is False and c.dhcp not in ("yes", "ipv6")
+    return c.dhcp not in ("yes", "ipv4")  # from DHCPv4 (netapply-dhcp.sh gives it its lifetime)
 
 
 def _route_foreign(r: dict[str, Any], c: Config) -> bool:
@@ -460,26 +462,20 @@ def _dhcp_clients(p: Plan, state: Path) -> list[str]:
     wanted: dict[str, list[str]] = {}
     for name, c in p.links.items():
         if c.dhcp in ("yes", "ipv4"):
-            wanted[f"udhcpc-{name}"] = [
-                "udhcpc",
-                "-i",
-                name,
-                "-b",
-                "-S",
-                "-p",
-                str(state / f"udhcpc-{name}.pid"),
-                "-s",
-                UDHCPC_SCRIPT,
-            ]
+            pid = str(state / f"udhcpc-{name}.pid")
+            wanted[f"udhcpc-{name}"] = ["udhcpc", "-i", name, "-b", "-p", pid, "-s", DHCP_SCRIPT]
         if c.dhcp in ("yes", "ipv6"):
+            pid, leases = str(state / f"dhclient6-{name}.pid"), str(state / f"dhclient6-{name}.leases")
             wanted[f"dhclient6-{name}"] = [
                 "dhclient",
                 "-6",
                 "-nw",
+                "-sf",
+                DHCP_SCRIPT,
                 "-pf",
-                str(state / f"dhclient6-{name}.pid"),
+                pid,
                 "-lf",
-                str(state / f"dhclient6-{name}.leases"),
+                leases,
                 name,
             ]
     done = []
@@ -520,30 +516,45 @@ def _kill(pidf: Path) -> None:
     pidf.unlink(missing_ok=True)
 
 
-def apply(directory: Path, *, dry_run: bool = False, state: Path = STATE_DIR) -> list[str]:
-    """Apply the files; returns what was done (one line per command)."""
-    p = plan(load(directory), live_links())
-    cmds = commands(p, live_links(), live_addresses(), live_defaults())
-    done = []
-    for cmd in cmds:
-        done.append("ip " + " ".join(cmd))
-        if not dry_run:
-            proc = subprocess.run(["ip", *cmd], capture_output=True, text=True, timeout=10)
-            if proc.returncode != 0:
-                raise NetError([f"ip {' '.join(cmd)}: {proc.stderr.strip()}"])
+def _sysctls(p: Plan) -> None:
     for name, c in p.links.items():
-        if dry_run:
-            continue
         if c.accept_ra is not None:
             _sysctl(name, "accept_ra", 2 if c.accept_ra else 0)
             _sysctl(name, "autoconf", 1 if c.accept_ra else 0)
         if c.link_local in ("no", "ipv4"):
             _sysctl(name, "addr_gen_mode", 1)
-    if not dry_run:
-        done += _dhcp_clients(p, state / "netapply")
-        (state / "netapply.json").write_text(
-            json.dumps({n: asdict(c) for n, c in p.links.items()}, indent=2) + "\n"
-        )
+
+
+def apply(directory: Path, *, dry_run: bool = False, state: Path = STATE_DIR) -> list[str]:
+    """Apply the files; returns what was done (one line per command)."""
+    p = plan(load(directory), live_links())
+    if dry_run:
+        return ["ip " + " ".join(cmd) for cmd in commands(p, live_links(), live_addresses(), live_defaults())]
+    if not state.is_dir():
+        raise NetError([f"{state}: no such directory (netapply runs in a lab host, see lab/hostinit.sh)"])
+    _sysctls(p)  # no router advertisement re-adds what the commands remove
+    done: list[str] = []
+    # Until the live state agrees: removing an address also makes the kernel drop the routes
+    # through it (so a stale route may be gone already, and a wanted one must come back).
+    for _ in range(3):
+        cmds = commands(plan(load(directory), live_links()), live_links(), live_addresses(), live_defaults())
+        if not cmds:
+            break
+        for cmd in cmds:
+            done.append("ip " + " ".join(cmd))
+            proc = subprocess.run(["ip", *cmd], capture_output=True, text=True, timeout=10)
+            gone = "del" in cmd and "No such process" in proc.stderr  # went with its address
+            if proc.returncode != 0 and not gone:
+                raise NetError([f"ip {' '.join(cmd)}: {proc.stderr.strip()}"])
+    else:
+        left = commands(plan(load(directory), live_links()), live_links(), live_addresses(), live_defaults())
+        if left:
+            raise NetError([f"does not converge, still to do: ip {' '.join(c)}" for c in left])
+    _sysctls(p)  # and the links the commands created
+    done += _dhcp_clients(p, state / "netapply")
+    (state / "netapply.json").write_text(
+        json.dumps({n: asdict(c) for n, c in p.links.items()}, indent=2) + "\n"
+    )
     return done
 
 

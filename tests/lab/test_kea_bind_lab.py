@@ -17,6 +17,8 @@ named for real on them, and the delivered networkd files configure every host
   4. a payload with a wrong IPv6 Address= and a wrong Gateway= (tests/lab/wrong_net_main.py)
      is applied as written, and step 1's inventory check catches both; the right payload
      puts everything back
+  5. a .network saying DHCP=yes (not what uniform renders): the applier's DHCP clients get
+     db1 its addresses and default route from Kea, as leases
 
 Needs root and namespaces: skipped without them, failed when UNIFORM_REQUIRE_LAB=1 (CI).
 """
@@ -49,6 +51,7 @@ interface eth0 {
     prefix fd00:77::/64 { AdvOnLink on; AdvAutonomous on; };
 };
 """
+DHCP_ONLY = "DHCP=yes\nIPv6AcceptRA=no\n"
 # dhclient's script: report the DHCPv6 lease, configure nothing, and end the client
 DH6_SCRIPT = """\
 #!/bin/sh
@@ -239,5 +242,31 @@ def test_kea_bind_dual_stack(lab6: L.Lab, tmp_path: Path) -> None:
     for name in hosts:
         assert_files_applied(lab, name)
         assert_inventory_network(lab, inv, name)
+
+    # 5. DHCP= in a .network (uniform renders none; a site's own file might): the applier starts
+    #    udhcpc and dhclient -6, and db1 takes its addresses and route from Kea, as leases
+    db1_net = "/etc/systemd/network/10-eth0.network"  # in db1's own (private) /etc
+    lab.in_host("db1", ["tee", db1_net], input=f"[Match]\nName=eth0\n\n[Network]\n{DHCP_ONLY}", timeout=10)
+    # db1 keeps its DUID (networkd derives it from the machine id), and Kea gives a reserved
+    # address to one DUID at a time: the applier's dhclient starts from a lease file naming it
+    (lab.host_dir("db1") / "state" / "netapply").mkdir(exist_ok=True)
+    (lab.host_dir("db1") / "state" / "netapply" / "dhclient6-eth0.leases").write_text(
+        f'default-duid "{DUID_EN}";\n'
+    )
+    lab.in_host("db1", ["/usr/local/sbin/networkctl", "reload"], timeout=60)
+    want = ["10.77.0.13/24", "fd00:77::13/128"]  # a DHCPv6 address is a /128 (IA_NA)
+    try:
+        wait_for("db1's leases", lambda: global_addresses(lab, "db1", dynamic=True) == want)
+    except AssertionError as e:
+        state = lab.host_dir("db1") / "state"
+        logs = [state / "shims.log", *sorted(state.glob("netapply/*.log"))]
+        raise AssertionError(
+            f"{e}; db1 has {global_addresses(lab, 'db1')}"
+            + "".join(f"\n== {p.name}\n{p.read_text()}" for p in logs)
+        ) from None
+    assert global_addresses(lab, "db1", dynamic=False) == [], "the static addresses went"
+    (route,) = ip_json(lab, lab.ns("db1"), "-4", "route", "show", "default")
+    assert (route["gateway"], route["protocol"]) == ("10.77.0.1", "dhcp"), route
+    assert_files_applied(lab, "db1")
     print(f"\nlab6: first pulumi up {up_s:.1f}s; router to the last DNS answer {checked_s:.1f}s; "
           f"test body {time.monotonic() - t0:.1f}s")  # fmt: skip

@@ -243,3 +243,24 @@ def test_an_address_slaac_gave_and_the_files_list_becomes_permanent() -> None:
     assert na.commands(na.plan(units(files), BOOTSTRAP), BOOTSTRAP, addrs, []) == [
         ["addr", "replace", "fd00:77::ec4:7aff:fe77:11/64", "dev", "eth0"],
     ]
+
+
+@pytest.mark.parametrize(
+    ("network", "info", "foreign"),
+    [
+        ("Address=10.0.0.1/24", addr("10.0.0.1", 24), False),
+        ("Address=10.0.0.1/24", addr("10.0.0.2", 24), True),  # the bootstrap address of another file
+        ("DHCP=ipv4", addr("10.0.0.2", 24, dynamic=True), False),  # the lease netapply-dhcp.sh set
+        ("DHCP=ipv4", addr("10.0.0.2", 24), True),  # no DHCP client sets a permanent address
+        ("DHCP=ipv6", addr("10.0.0.2", 24, dynamic=True), True),
+        ("DHCP=ipv6\nIPv6AcceptRA=no", addr("fd00::2", 128, dynamic=True), False),
+        ("IPv6AcceptRA=no", addr("fd00::2", 64, dynamic=True), True),  # SLAAC, now off
+        ("Address=10.0.0.1/24", addr("fd00::2", 64, dynamic=True), False),  # RA accepted by default
+        ("LinkLocalAddressing=no", addr("fe80::1", 64, "link"), True),
+        ("Address=10.0.0.1/24", addr("fe80::1", 64, "link"), False),
+        ("Address=10.0.0.1/24", addr("127.0.0.1", 8, "host"), False),
+    ],
+)  # fmt: skip
+def test_which_live_addresses_the_files_remove(network: str, info: dict, foreign: bool) -> None:
+    p = na.plan(units({"a.network": f"[Match]\nName=eth0\n[Network]\n{network}\n"}), BOOTSTRAP)
+    assert na._foreign(info, p.links["eth0"]) is foreign
