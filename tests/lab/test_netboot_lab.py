@@ -22,7 +22,7 @@ DHCP and TFTP log and the serial console:
     answers ping from svc1, with new1's MAC;
   * the installer read the preseed: it looks up the mirror only the preseed names.
 
-One boot per module (~3 min on a 2-core machine), QEMU killed in a finally.  Needs root,
+One boot, one test function (~3 min on a 2-core machine), QEMU killed in a finally.  Needs root,
 namespaces, qemu-system-x86_64 and the netboot package: skipped without them, failed when
 UNIFORM_REQUIRE_LAB=1.
 """
@@ -70,9 +70,9 @@ class Boot:
         return self.rendered["svc1"].file(path).content
 
 
-@pytest.fixture(scope="module")
-def boot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Boot]:
-    tmp = tmp_path_factory.mktemp("netboot")
+@pytest.fixture
+def boot(tmp_path: Path) -> Iterator[Boot]:
+    tmp = tmp_path
     nl = NetbootLab(
         tmp, prefix=f"nb{os.getpid() % 100000}-", provisioning={"console": CONSOLE, "mirror": MIRROR}
     )
@@ -115,7 +115,7 @@ def _dhcp(log: str, mac: str) -> list[tuple[str, str]]:
     return re.findall(r"dnsmasq-dhcp\[\d+\]: (\d+) (DHCP[A-Z]+)\(eth0\) (?:[\d.]+ )?" + re.escape(mac), log)
 
 
-def test_dhcp_from_the_firmware_only(boot: Boot) -> None:
+def _dhcp_from_the_firmware_only(boot: Boot) -> None:
     msgs = _dhcp(boot.log, NEW1_MAC)
     kinds = [m for _, m in msgs]
     assert "DHCPDISCOVER" in kinds and "DHCPOFFER" in kinds, boot.log
@@ -132,7 +132,7 @@ def test_dhcp_from_the_firmware_only(boot: Boot) -> None:
     assert "dhcp-boot=tag:lan,pxelinux.0,,10.77.0.10" in boot.file("/etc/dnsmasq.d/uniform-dhcp.conf")
 
 
-def test_tftp_loader_config_installer_preseed_in_order(boot: Boot) -> None:
+def _tftp_loader_config_installer_preseed_in_order(boot: Boot) -> None:
     inv = inventory.load(boot.nl.inv_dir)
     p = inv.customer.provisioning
     sent = re.findall(r"dnsmasq-tftp\[\d+\]: sent /var/lib/tftpboot/(\S+) to (\S+)", boot.log)
@@ -151,7 +151,7 @@ def test_tftp_loader_config_installer_preseed_in_order(boot: Boot) -> None:
     assert f"preseed/url=tftp://10.77.0.10/{want[-1]}" in cfg
 
 
-def test_installer_runs_the_rendered_kernel_line_on_the_serial_console(boot: Boot) -> None:
+def _installer_runs_the_rendered_kernel_line_on_the_serial_console(boot: Boot) -> None:
     cfg = boot.file(f"/var/lib/tftpboot/pxelinux.cfg/{mac_file(NEW1_MAC)}")
     assert cfg.splitlines()[3] == "SERIAL 0 115200"  # the loader on the same serial line
     (append,) = [x.strip()[len("APPEND ") :] for x in cfg.splitlines() if x.strip().startswith("APPEND ")]
@@ -170,7 +170,7 @@ def test_installer_runs_the_rendered_kernel_line_on_the_serial_console(boot: Boo
     assert boot.server.seen("Linux version") is not None and boot.preseed_after < DEADLINE_S
 
 
-def test_installer_configured_the_inventory_address(boot: Boot) -> None:
+def _installer_configured_the_inventory_address(boot: Boot) -> None:
     nl = boot.nl
     assert nl.ping("svc1", ADDRESS, count=3), boot.server.console_text()[-2000:]
     neigh = L.run(["ip", "-n", nl.lab.ns("svc1"), "neigh", "show", ADDRESS], timeout=10).stdout
@@ -180,7 +180,7 @@ def test_installer_configured_the_inventory_address(boot: Boot) -> None:
     assert boot.server.running()  # still the installer, not a reboot
 
 
-def test_installer_read_its_preseed(boot: Boot) -> None:
+def _installer_read_its_preseed(boot: Boot) -> None:
     """After the fetch the installer goes on with the preseed's answers: it looks up the mirror
     only the preseed names, at the DNS server the kernel line gave it (the lab routes nowhere,
     so it stops there, at "Bad archive mirror")."""
@@ -194,3 +194,13 @@ def test_installer_read_its_preseed(boot: Boot) -> None:
         assert time.monotonic() < deadline, dnsmasq_log(boot.nl.log)[-2000:]
         time.sleep(0.5)
     print(f"netboot: power-on -> mirror lookup {time.monotonic() - boot.server.powered_on:.1f}s")
+
+
+def test_rack_server_netboots_to_its_preseed(boot: Boot) -> None:
+    """One boot, its steps in order (one test function: pytest -n 2 would otherwise boot once
+    per worker)."""
+    _dhcp_from_the_firmware_only(boot)
+    _tftp_loader_config_installer_preseed_in_order(boot)
+    _installer_runs_the_rendered_kernel_line_on_the_serial_console(boot)
+    _installer_configured_the_inventory_address(boot)
+    _installer_read_its_preseed(boot)
