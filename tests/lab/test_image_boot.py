@@ -14,8 +14,9 @@
 4. from the serial console (ttyS0): SeaBIOS booted extlinux from the disk, cloud-init found
    uniform's seed (``DataSourceNoCloud [seed=/dev/vdb]``: the virtio disk the domain XML
    names), the getty shows the hostname vm1, the NIC got the inventory's name (eth0, by
-   ``set-name``) and static address from the seed's network-config, and cloud-init reached
-   its final stage.  The time from power-on to that point is printed (docs/lab.md).
+   ``set-name``) and static address from the seed's network-config, the host key in the
+   seed (filled in as delivery does) is the VM's, and cloud-init reached its final stage.
+   The time from power-on to that point is printed (docs/lab.md).
 
 Needs root, qemu-system-x86_64 and the image build's tools: skipped without them, failed when
 UNIFORM_REQUIRE_LAB=1.  QEMU is killed (by its PID) in a finally.
@@ -37,6 +38,7 @@ import pytest
 import inventory
 import payloads
 from harness import image
+from payloads import secrets
 from payloads.provision import base_image_path
 from payloads.roles.hypervisor import IMAGES_DIR, LIBVIRT_DIR
 from tests.helpers.lab import unavailable
@@ -91,8 +93,15 @@ def test_base_image_boots_uniforms_seed(base: Path, tmp_path: Path) -> None:
     (tmp_path / "images").mkdir()
     seed_dir = tmp_path / "libvirt" / f"{VM}.seed"
     seed_dir.mkdir(parents=True)
+    # the seed's host key placeholders filled as delivery fills them (components/delivery.py),
+    # with a key made here instead of in Pulumi state
+    key = tmp_path / "hostkey"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{VM}-host", "-f", key], check=True)
+    private, public = secrets.host_key_names(VM)
+    values = {private: key.read_text(), public: key.with_suffix(".pub").read_text().strip()}
     for name in ("meta-data", "user-data", "network-config"):
-        (seed_dir / name).write_text(hv.file(f"{LIBVIRT_DIR}/{VM}.seed/{name}").content)
+        content = hv.file(f"{LIBVIRT_DIR}/{VM}.seed/{name}").content
+        (seed_dir / name).write_text(secrets.substitute(content, values))
     script = tmp_path / f"{VM}.disks.sh"
     script.write_text(_redirect(hv.file(f"{LIBVIRT_DIR}/{VM}.disks.sh").content, tmp_path, base_on_hv))
     subprocess.run(["sh", "-e", str(script)], check=True, timeout=60)
@@ -139,6 +148,11 @@ def test_base_image_boots_uniforms_seed(base: Path, tmp_path: Path) -> None:
     assert "SYSLINUX" in log or "EXTLINUX" in log, "not booted by the disk's extlinux"
     assert done.group(1) == "DataSourceNoCloud" and done.group(2) == f"/dev/{seed_dev}"
     assert login.group(1) == VM
+    # the host key uniform hands over in the seed (cloud-init ssh_keys) is the VM's: cloud-init
+    # prints the VM's public host keys to the console, and made none of its own
+    if secrets.names(hv.file(f"{LIBVIRT_DIR}/{VM}.seed/user-data").content):
+        assert values[public].split()[1] in log, "the seed's host key is not the VM's"
+        assert "Generating public/private" not in log
     att = vm.nics[0].attachments[0]
     row = (
         rf"\|\s*{vm.nics[0].name}\s*\|\s*True\s*\|\s*{re.escape(att.ipv4 or '')}\s*\|\s*255\.255\.255\.0\s*\|"
