@@ -6,7 +6,8 @@
     python -m harness.lab check     DHCP lease of every host, dig forward + reverse of every name
     python -m harness.lab status    what is running
     python -m harness.lab down      tear everything down (idempotent)
-    python -m harness.lab demo      up -> pulumi up -> check -> down (also: lab/run)
+    python -m harness.lab demo      up -> pulumi up -> check -> a real VM staged and active -> down
+                                    (also: lab/run; --no-vm: without the VM)
 
 What the harness does and nothing more: namespaces, links, addresses, one
 sshd per host (own host key, throwaway deploy key), and the pinned host keys +
@@ -688,6 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--run-dir", default=str(LAB / ".run"))
     ap.add_argument("--keep", action="store_true", help="demo: leave the lab up at the end")
+    ap.add_argument("--no-vm", action="store_true", help="demo: skip the real VM (no base image build)")
     ap.add_argument("command", choices=["up", "down", "status", "check", "demo", "pulumi"])
     ap.add_argument("args", nargs=argparse.REMAINDER)
     a = ap.parse_args(argv)
@@ -727,6 +729,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(proc.stderr, file=sys.stderr)
                     return 1
                 ok = check(lab)
+                if not a.no_vm:  # the real VM, next to the namespace hosts (harness/vm.py)
+                    from harness import vm
+
+                    ok &= vm.demo(lab, eng)
                 print(f"\n{'all good' if ok else 'SOMETHING IS WRONG'} ({time.monotonic() - t0:.0f}s)")
                 return 0 if ok else 1
             finally:

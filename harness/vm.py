@@ -14,6 +14,7 @@ Used by tests/lab/test_vm_lab.py and by the demo (``python -m harness.lab demo``
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -27,7 +28,21 @@ from harness import libvirt
 if TYPE_CHECKING:
     from harness.lab import Lab
 
-__all__ = ["VM", "VmAddress", "add_vm", "address", "place_image", "ssh", "transition", "wait_ssh"]
+__all__ = [
+    "VM",
+    "VmAddress",
+    "add_vm",
+    "console_log",
+    "address",
+    "demo",
+    "boot_timeline",
+    "console_host_key",
+    "keyscan",
+    "place_image",
+    "ssh",
+    "transition",
+    "wait_ssh",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -140,3 +155,108 @@ def keyscan(lab: Lab, ip: str) -> str | None:
     scan = ["ip", "netns", "exec", lab.ctl, "ssh-keyscan", "-T", "3", "-t", "ed25519", ip]
     out = run(scan, timeout=15, check=False).stdout.split()
     return f"{out[1]} {out[2]}" if len(out) >= 3 and out[1] == "ssh-ed25519" else None
+
+
+def console_log(lab: Lab, hypervisor: str, name: str = VM) -> Path:
+    """The VM's serial console as hv1's virtlogd keeps it (the domain XML's ``<log>``, under
+    /var/log/libvirt/qemu/, i.e. the hypervisor's lab directory): boot, cloud-init, getty."""
+    return libvirt.libvirt_dir(lab.host_dir(hypervisor)) / "log" / "qemu" / f"{name}-serial0.log"
+
+
+def console_host_key(lab: Lab, hypervisor: str, name: str = VM, *, timeout: float = 300) -> str:
+    """The VM's ed25519 host key as cloud-init prints it on the serial console (its
+    ``keys_to_console`` block), read out of band on the hypervisor (:func:`console_log`): the
+    tests compare it with the key uniform made and pinned."""
+    from harness.lab import LabError
+
+    log = console_log(lab, hypervisor, name)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        after = text.split("-----BEGIN SSH HOST KEY KEYS-----", 1)[-1]
+        block = after.split("-----END SSH HOST KEY KEYS-----")
+        if len(block) > 1:
+            for line in block[0].splitlines():
+                fields = line.strip().split()
+                if len(fields) >= 2 and fields[0] == "ssh-ed25519":
+                    return f"{fields[0]} {fields[1]}"
+        time.sleep(1)
+    raise LabError(f"{name}: no host key on its serial console within {timeout:.0f} s ({log})")
+
+
+def boot_timeline(lab: Lab, hypervisor: str, name: str = VM) -> dict[str, float]:
+    """Guest-clock seconds (the kernel's ``[  12.345]`` stamps) of a few first-boot
+    milestones, from the serial console log."""
+    import re
+
+    log = console_log(lab, hypervisor, name)
+    text = log.read_text(errors="replace") if log.exists() else ""
+    marks = {
+        "cloud-init init-local": "running 'init-local'",
+        "cloud-init init (network up)": "running 'init' at",
+        "cloud-init modules:final": "running 'modules:final'",
+        "cloud-init finished": "finished at",
+    }
+    found: dict[str, float] = {}
+    for label, needle in marks.items():
+        for line in text.splitlines():
+            m = re.search(r"\[\s*(\d+\.\d+)\]", line)
+            if m and needle in line:
+                found[label] = float(m.group(1))
+                break
+    return found
+
+
+def demo(lab: Lab, eng: Any, out: Any = print) -> bool:
+    """``make lab``'s VM part: a real VM staged, booted, on the network, then active (its files
+    over SSH).  The lab is up and its stack converged."""
+    from harness import image
+
+    out(f"\n== a real VM: {VM} on hv1 (libvirt, QEMU TCG, 1 vCPU, 512 MiB) ==")
+    img = Path(image.ensure_base_image())
+    out(f"  base image {img} ({img.stat().st_size >> 20} MiB), placed on hv1 as provisioning.base_image")
+    add_vm(lab, img)
+    transition(lab, VM, "staged")
+    a = address(lab)
+    out(f"  uniform transition {VM} staged: MAC {a.mac}, address {a.ipv4}")
+    t0 = time.monotonic()
+    proc = eng.run("up", "--yes", "--skip-preview", check=False, timeout=600)
+    out(f"  pulumi up (domain XML, disks.sh, NoCloud seed to hv1; reservation and names to svc1): "
+        f"exit {proc.returncode}, {time.monotonic() - t0:.0f} s")  # fmt: skip
+    if proc.returncode != 0:
+        out(proc.stdout[-3000:])
+        return False
+    out(f"  hv1: virsh list --all: {lab.vms_defined('hv1')}")
+    lease = lab.probe_dhcp(a.mac)
+    out(f"  DHCP reservation on svc1 (a probe with its MAC): {lease['ip'] if lease else 'NO LEASE'}")
+    fwd, rev = lab.dig("10.77.0.10", a.fqdn), lab.dig("10.77.0.10", a.ipv4, reverse=True)
+    out(f"  DNS: {a.fqdn} -> {','.join(fwd) or '-'}   {a.ipv4} -> {','.join(rev) or '-'}")
+    key = json.loads(eng.run("stack", "output", "--json").stdout)["hostKeys"][VM]
+    out(f"  its host key, made by uniform (Pulumi state, handed over in the seed): {key[:40]}...")
+    out(f"  booting (cloud-init reads uniform's seed; serial console: {console_log(lab, 'hv1')}) ...")
+    up_to_ssh = wait_ssh(lab, a.ipv4, key, since=t0)
+    on_console = console_host_key(lab, "hv1", timeout=30)
+    out(f"  the key cloud-init printed on the console is the pinned one: {key.startswith(on_console)}")
+    marks = ", ".join(f"{k} {v:.0f} s" for k, v in boot_timeline(lab, "hv1").items())
+    out(f"  first boot (guest clock, serial console): {marks}")
+    who = ssh(lab, a.ipv4, key, "hostname; ip -4 -o addr show eth0 | awk '{print $4}'").stdout.split()
+    out(f"  SSH answers {up_to_ssh:.0f} s after pulumi up: hostname {who[:1]}, eth0 {who[1:]}")
+    transition(lab, VM, "active")
+    t1 = time.monotonic()
+    proc = eng.run("up", "--yes", "--skip-preview", check=False, timeout=600)
+    files = ssh(lab, a.ipv4, key, "cat /etc/uniform/manifest.d/base.json").stdout
+    paths = [f["path"] for f in json.loads(files)["files"]] if files.strip() else []
+    took = time.monotonic() - t1
+    out(f"  uniform transition {VM} active + pulumi up: exit {proc.returncode}, {took:.0f} s")
+    out(f"  delivered to {VM} over SSH (its manifest): {', '.join(paths) or 'NOTHING'}")
+    ok = (
+        proc.returncode == 0
+        and lease is not None
+        and lease["ip"] == a.ipv4
+        and fwd == [a.ipv4]
+        and rev == [a.fqdn + "."]
+        and who[:1] == [VM]
+        and "/etc/hostname" in paths
+        and key.startswith(on_console)
+    )
+    return ok
