@@ -82,6 +82,7 @@ def base(dhcp: str = "dnsmasq", dns: str = "bind") -> dict[str, Any]:
             ],
             "tags": ["core"],
             "roles": ["hypervisor", "dhcp", "dns"],
+            "virtualization": "qemu",
             "state": "active",
             "history": ["planned", "staged"],
             "location": "dc1/rack1/u1",
@@ -213,6 +214,7 @@ FIELDS += [
 ]
 FIELDS += [
     ("hv1:roles", "machines/all.yaml", [0, "roles", 1]),
+    ("hv1:virtualization", "machines/all.yaml", [0, "virtualization"]),
     ("db1:hypervisor", "machines/all.yaml", [1, "hypervisor"]),
     ("db1:move.to", "machines/all.yaml", [1, "move", "to"]),
     ("db1:move.disk", "machines/all.yaml", [1, "move", "disk"]),
