@@ -420,7 +420,14 @@ def seed_files(inv: Inventory, vm: Machine, seed_dir: str, instance_id: str) -> 
     return [
         PayloadFile(f"{seed_dir}/meta-data", "\n".join(meta) + "\n", reload="libvirt"),
         PayloadFile(f"{seed_dir}/network-config", "\n".join(net) + "\n", reload="libvirt"),
-        PayloadFile(f"{seed_dir}/user-data", "\n".join(user) + "\n", reload="libvirt"),
+        # 0600 when it carries the VM's private host key (substituted at delivery): only root on
+        # the hypervisor reads it, to build the seed ISO
+        PayloadFile(
+            f"{seed_dir}/user-data",
+            "\n".join(user) + "\n",
+            mode=0o600 if makes_host_key(inv, vm) else 0o644,
+            reload="libvirt",
+        ),
     ]
 
 

@@ -142,7 +142,7 @@ def test_keys_are_made_once_handed_over_pinned_and_never_in_plaintext(
     assert _public_of(web9, tmp_path) == " ".join(pins["web9"].split()[:2])
     assert doc["ssh_keys"]["ed25519_public"] == pins["web9"]
     assert doc["ssh_genkeytypes"] == [] and doc["ssh_deletekeys"] is True
-    assert user_data.stat().st_mode & 0o777 == 0o644  # the hypervisor's seed dir, as rendered
+    assert user_data.stat().st_mode & 0o777 == 0o600  # only root on the hypervisor reads it
 
     # bm1: the preseed's late_command writes the key into the target
     svc = next(m.name for m in inv.machines.values() if "dhcp" in m.roles)

@@ -68,6 +68,8 @@ def test_the_seed_hands_over_the_key_only_as_placeholders() -> None:
     doc = YAML(typ="safe").load(substitute(text, _values("vnew")))
     assert doc["ssh_keys"] == {"ed25519_private": PRIVATE, "ed25519_public": PUBLIC}
     assert doc["ssh_deletekeys"] is True and doc["ssh_genkeytypes"] == []
+    # it will carry a private key: readable by root on the hypervisor only
+    assert render_customer(i)["hv1"].file("/etc/uniform/libvirt/vnew.seed/user-data").mode == 0o600
 
 
 def test_the_preseed_installs_the_key_with_its_modes() -> None:
@@ -110,6 +112,7 @@ def test_a_hand_recorded_key_takes_precedence() -> None:
         render_customer(hand)["hv1"].file("/etc/uniform/libvirt/vnew.seed/user-data").content
     )
     assert "ssh_keys" not in seed and "ssh_deletekeys" not in seed
+    assert render_customer(hand)["hv1"].file("/etc/uniform/libvirt/vnew.seed/user-data").mode == 0o644
 
 
 def test_only_staged_machines_files_name_a_key() -> None:

@@ -63,11 +63,12 @@ def test_a_file_holding_a_made_key_is_compared_by_presence_and_mode() -> None:
     import hashlib
 
     got = {p: (e.sha256, e.mode) for p, e in t.files.items()}
-    got[path] = (hashlib.sha256(delivered.encode()).hexdigest(), 0o644)
+    assert want.mode == 0o600
+    got[path] = (hashlib.sha256(delivered.encode()).hexdigest(), 0o600)
     assert V.compare(hv.name, "a", t.files, V.Observed(files=got)).status == "clean"
-    got[path] = (got[path][0], 0o600)
+    got[path] = (got[path][0], 0o644)
     r = V.compare(hv.name, "a", t.files, V.Observed(files=got))
-    assert [(c.path, c.detail) for c in r.changed] == [(path, "mode 0600, expected 0644")]
+    assert [(c.path, c.detail) for c in r.changed] == [(path, "mode 0644, expected 0600")]
     del got[path]
     assert V.compare(hv.name, "a", t.files, V.Observed(files=got)).missing == (path,)
 
