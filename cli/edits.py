@@ -71,6 +71,7 @@ def cmd_machine_add(args: argparse.Namespace) -> int:
         roles=args.role,
         state=args.state,
         location=args.location,
+        virtualization=args.virtualization,
         group=args.group,
         known_roles=ROLE_NAMES,
     )

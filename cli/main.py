@@ -156,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", action="append", default=[], help="repeatable: dhcp, dns, hypervisor")
     p.add_argument("--state", default="planned", choices=[s.value for s in State])
     p.add_argument("--location")
+    p.add_argument(
+        "--virtualization",
+        choices=("kvm", "qemu"),
+        help="role hypervisor: how libvirt runs its VMs (default kvm; qemu: TCG, no usable /dev/kvm)",
+    )
     p.add_argument("--group", metavar="FILE", help="append to the group file machines/FILE.yaml")
     p = add(
         msub,

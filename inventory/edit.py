@@ -436,6 +436,7 @@ def add_machine(
     roles: Sequence[str] = (),
     state: str = "planned",
     location: str | None = None,
+    virtualization: str | None = None,
     group: str | None = None,
     known_roles: Collection[str] | None = None,
 ) -> Inventory:
@@ -474,6 +475,8 @@ def add_machine(
         m["tags"] = _flow(list(tags))
     if roles:
         m["roles"] = _flow(list(roles))
+    if virtualization is not None:
+        m["virtualization"] = virtualization  # validated by the load in guarded()
     m["state"] = state
     if location is not None:
         m["location"] = location

@@ -183,6 +183,27 @@ def test_machine_add_writes_house_style_and_reloads(acme: Path, capsys: pytest.C
     assert "run `uniform pin`" in out
 
 
+@pytest.mark.parametrize(
+    ("roles", "rc", "want"),
+    [
+        (["--role", "hypervisor"], 0, "roles: [hypervisor]\nvirtualization: qemu\nstate: planned\n"),
+        ([], 1, "virtualization: only a machine with role hypervisor has a virtualization type"),
+    ],
+    ids=["hypervisor", "not-a-hypervisor"],
+)
+def test_machine_add_virtualization(
+    acme: Path, capsys: pytest.CaptureFixture[str], roles: list[str], rc: int, want: str
+) -> None:
+    argv = ["machine", "add", "hv3", "--kind", "hw", "--cores", "8", "--memory", "16GiB", *roles]
+    assert run(acme, *argv, "--virtualization", "qemu") == rc
+    path = acme / "machines" / "hv3.yaml"
+    if rc == 0:
+        assert path.read_text().endswith(want)
+        assert load(acme).machines["hv3"].virtualization == "qemu"
+    else:
+        assert want in capsys.readouterr().err and not path.exists()
+
+
 def test_machine_add_to_a_group_file_and_remove_from_it(acme: Path) -> None:
     before = (acme / "machines" / "tier.yaml").read_text()
     argv = ["machine", "add", "app3", "--kind", "hw", "--cores", "4", "--memory", "8GiB", "--group", "tier"]

@@ -104,6 +104,8 @@ CALLS: dict[tuple[str, ...], list[list[str]]] = {
         ["web3", "--kind", "vm", "--hypervisor", "hv1", "--cores", "1", "--memory", "1GiB",
          "--disk", "root=10GiB", "--nic", "eth0:lan", "--tag", "web", "--role", "dns",
          "--state", "planned", "--location", "rack1", "--group", "tier"],
+        ["hv3", "--kind", "hw", "--cores", "8", "--memory", "16GiB", "--role", "hypervisor",
+         "--virtualization", "qemu"],
     ],
     ("machine", "remove"): [["db1"], ["web1", "--force"]],
     ("machine", "move"): [
