@@ -4,7 +4,7 @@ The lab (stacks/lab: svc1 serving DHCP and DNS, hv1 the hypervisor running a rea
 in its own namespaces, app1 and the VM stand-ins vm1/vm2) plus one VM, ``web1``, that
 nothing stands in for: libvirt boots it under QEMU (TCG: hv1 says ``virtualization:
 qemu``) from the Debian base image (vmimage's harness/image.py, cached outside the
-repository), with 1 vCPU and 512 MiB.  One boot for the module:
+repository), with 1 vCPU and 512 MiB.  One boot, one test function:
 
   1. staged: ``uniform transition web1 staged`` + ``pulumi up`` deliver the domain XML,
      disks.sh and the NoCloud seed to hv1; libvirt defines and starts the VM for real;
@@ -77,11 +77,6 @@ def eng(lab: Any) -> Any:
     return eng
 
 
-@pytest.fixture(scope="module")
-def state() -> dict[str, Any]:
-    return {}
-
-
 def verify(lab: Any, *args: str) -> tuple[int, dict[str, Any]]:
     cmd = [
         "ip", "netns", "exec", lab.ctl, str(ROOT / ".venv" / "bin" / "python"), "-m", "cli", "verify",
@@ -93,7 +88,16 @@ def verify(lab: Any, *args: str) -> tuple[int, dict[str, Any]]:
     return proc.returncode, json.loads(proc.stdout)
 
 
-def test_staged_vm_boots_and_answers_ssh(lab: Any, eng: Any, state: dict[str, Any]) -> None:
+def test_vm_planned_to_retired(lab: Any, eng: Any) -> None:
+    """One test for the one boot: tools/run-tests runs pytest -n 2, and tests sharing a
+    module fixture may land on both workers (each would build its own lab and VM)."""
+    state: dict[str, Any] = {}
+    staged(lab, eng, state)
+    active(lab, eng, state)
+    leaving(lab, eng, state)
+
+
+def staged(lab: Any, eng: Any, state: dict[str, Any]) -> None:
     V.transition(lab, V.VM, "staged")
     addr = V.address(lab)
     state["addr"] = addr
@@ -146,7 +150,7 @@ def test_staged_vm_boots_and_answers_ssh(lab: Any, eng: Any, state: dict[str, An
     assert result["errors"] == [] and "NoCloud" in result["datasource"], result
 
 
-def test_active_vm_takes_its_files_over_ssh(lab: Any, eng: Any, state: dict[str, Any]) -> None:
+def active(lab: Any, eng: Any, state: dict[str, Any]) -> None:
     addr, host_key = state["addr"], state["host_key"]
     V.transition(lab, V.VM, "active")
     eng.run("up", "--yes", "--skip-preview")
@@ -172,7 +176,7 @@ def test_active_vm_takes_its_files_over_ssh(lab: Any, eng: Any, state: dict[str,
     assert [(c["path"], c["detail"]) for c in res["hosts"][0]["changed"]] == [("/etc/hosts", "content")]
 
 
-def test_decommissioned_vm_leaves(lab: Any, eng: Any, state: dict[str, Any]) -> None:
+def leaving(lab: Any, eng: Any, state: dict[str, Any]) -> None:
     addr = state["addr"]
     V.transition(lab, V.VM, "decommissioning")
     eng.run("up", "--yes", "--skip-preview")
