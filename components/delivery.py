@@ -36,15 +36,23 @@ import shlex
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, cast
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from connectors import local, ssh
 from connectors.target import LocalTarget, SshTarget, Target, endpoint
-from payloads import secrets as placeholders
 
+from .delivery_wire import (
+    FileRecord,
+    FilesInputs,
+    FilesOutputs,
+    PlacementRecord,
+    RecordedFile,
+    changed,
+    substituted,
+)
 from .placement import move_problem
 
 SSH_TIMEOUT = 15  # seconds to connect; every wait in delivery is bounded
@@ -56,61 +64,6 @@ TYPE = "pulumi-python:dynamic/uniform:Files"
 LEGACY_TYPE = "pulumi-python:dynamic:Resource"
 
 
-# --- the wire format: what the engine stores and hands back -------------------
-
-
-class RecordedFile(TypedDict):
-    """One delivered file as the outputs record it: enough to diff, update and delete."""
-
-    mode: str  # octal, "0644"
-    sha256: str
-    # the reload command a change to this file needs ("" = nothing); absent in
-    # records made before files named their reload (the whole group's then runs)
-    reload: NotRequired[str]
-
-
-class FileRecord(RecordedFile):
-    """One file to deliver (the inputs keep its content, so a preview diff shows lines)."""
-
-    content: str
-
-
-class PlacementRecord(TypedDict):
-    """Where a VM is defined, carried by its base files (see FilesProvider.check)."""
-
-    vm: str
-    hypervisor: str
-    move: list[str] | None  # [to, "fresh"|"copied"]: the machine file acknowledges this move
-
-
-class FilesInputs(TypedDict):
-    group: str  # base, dhcp, dns, hypervisor
-    target: Target
-    files: dict[str, FileRecord]
-    reload: list[str]  # the group's reload commands, in order
-    private_key: str | None
-    # a VM defined on its hypervisor (base group only); absent in states recorded before
-    # the Placement resource was folded in here (docs/scale.md)
-    placement: NotRequired[PlacementRecord | None]
-    # placeholder name -> value (payloads/secrets.py), only when a file names one
-    secrets: NotRequired[dict[str, str]]
-    # the machine is being installed (staged): unreachable is no failure, only when True
-    installing: NotRequired[bool]
-
-
-class FilesOutputs(TypedDict):
-    """The inputs minus file contents (see _outputs)."""
-
-    group: str
-    target: Target
-    files: dict[str, RecordedFile]
-    reload: list[str]
-    private_key: str | None
-    placement: NotRequired[PlacementRecord | None]
-    secrets: NotRequired[dict[str, str]]
-    installing: NotRequired[bool]
-
-
 class DeliveryError(Exception):
     pass
 
@@ -119,51 +72,11 @@ class UnreachableError(DeliveryError):
     pass
 
 
-def _changed(
-    old_files: Mapping[str, RecordedFile],
-    new_files: Mapping[str, FileRecord],
-    old_secrets: Mapping[str, str] | None = None,
-    new_secrets: Mapping[str, str] | None = None,
-) -> tuple[dict[str, FileRecord], list[str]]:
-    """Files to (re)write and paths to remove, going from olds to news.
-
-    A file naming a secret value whose value changed is rewritten too: its recorded hash is
-    the placeholder's (payloads/secrets.py)."""
-    olds_s = old_secrets if isinstance(old_secrets, Mapping) else {}
-    if new_secrets is not None and not isinstance(new_secrets, Mapping):
-        # a preview before the values exist (a key being made): every file naming one changes
-        moved: set[str] | None = None
-    else:
-        news_s = new_secrets or {}
-        moved = {k for k in set(olds_s) | set(news_s) if olds_s.get(k) != news_s.get(k)}
-
-    def revalued(content: str) -> bool:
-        found = placeholders.names(content)
-        return bool(found) and (moved is None or bool(found & moved))
-
-    write = {
-        p: f
-        for p, f in new_files.items()
-        if p not in old_files
-        or old_files[p]["sha256"] != f["sha256"]
-        or old_files[p]["mode"] != f["mode"]
-        or revalued(f["content"])
-    }
-    remove = sorted(p for p in old_files if p not in new_files)
-    return write, remove
-
-
 def _contents(props: FilesInputs | FilesOutputs, write: Mapping[str, FileRecord]) -> dict[str, FileRecord]:
-    """``write`` with the secret values substituted: the files as they go onto the target."""
-    values = props.get("secrets") or {}
-    out = dict(write)
-    for path, f in write.items():
-        if placeholders.names(f["content"]):
-            try:
-                out[path] = {**f, "content": placeholders.substitute(f["content"], values)}
-            except KeyError as e:
-                raise DeliveryError(f"{path}: no value for {e.args[0]}") from None
-    return out
+    try:
+        return substituted(props, write)
+    except KeyError as e:
+        raise DeliveryError(f"{e.args[0]}: no value for {e.args[1]}") from None
 
 
 # --- local target: a directory per machine (connectors.local) -----------------
@@ -315,7 +228,7 @@ class FilesProvider(ResourceProvider):
         olds, news = cast(FilesOutputs, _olds), cast(FilesInputs, _news)
         # olds are the recorded outputs, which keep each file's mode and hash but
         # not its content (see _outputs): compare by hash, and the secret values by value.
-        write, remove = _changed(
+        write, remove = changed(
             olds.get("files") or {}, news.get("files") or {}, olds.get("secrets"), news.get("secrets")
         )
         changes = bool(write or remove) or (olds.get("reload") or []) != (news.get("reload") or [])
@@ -345,7 +258,7 @@ class FilesProvider(ResourceProvider):
 
     def create(self, _props: dict[str, Any]) -> CreateResult:
         props = cast(FilesInputs, _props)
-        write, _ = _changed({}, props.get("files") or {})
+        write, _ = changed({}, props.get("files") or {})
         id_ = f"{_target_id(props['target'])}:{props['group']}"
         try:
             _apply(props, write, {})
@@ -357,7 +270,7 @@ class FilesProvider(ResourceProvider):
 
     def update(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> UpdateResult:
         olds, news = cast(FilesOutputs, _olds), cast(FilesInputs, _news)
-        write, remove = _changed(
+        write, remove = changed(
             olds.get("files") or {}, news.get("files") or {}, olds.get("secrets"), news.get("secrets")
         )
         try:

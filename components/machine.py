@@ -28,7 +28,8 @@ from inventory.lifecycle import ON_HYPERVISOR
 from inventory.model import Machine as MachineModel
 from payloads.roles import BASE, ROLES, component_name, resource_name
 
-from .delivery import FileRecord, Files, PlacementRecord
+from .delivery import Files
+from .delivery_wire import FileRecord, PlacementRecord
 from .services import Service, ServiceArgs
 
 

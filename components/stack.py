@@ -22,7 +22,7 @@ from inventory.model import Inventory, Machine, State
 from payloads import secrets as placeholders
 from payloads.provision import makes_host_key
 
-from .delivery import FileRecord
+from .delivery_wire import FileRecord
 from .hostkey import HostKey
 from .machine import FileGroup, MachineArgs, Tombstone
 from .machine import Machine as MachineComponent
