@@ -47,8 +47,8 @@ def generate(comment: str) -> tuple[str, str]:
 
 def refusal(machine: str, state: str) -> str:
     return (
-        f"{machine}: ssh.host_keys.{machine}: no host key, and uniform makes one only for a machine being "
-        f"installed (staged), not for one that is {state}: record its key by hand "
+        f"{machine}: customer.yaml: ssh.host_keys.{machine}: no host key, and uniform makes one only "
+        f"for a machine being installed (staged), not for one that is {state}: record its key by hand "
         "(ssh-keyscan -t ed25519 <host>, see README 'Host keys')"
     )
 

@@ -12,6 +12,9 @@ is recorded by hand (web8).  After ``pulumi up``:
   tree or in any delivered manifest;
 * a second run changes nothing (the keys are made once), and web9 going active drops its seed
   and, with local delivery, its key.
+
+And with ssh delivery, no key is made for a machine that is installed already: the preview
+fails on it, naming the ``ssh.host_keys`` entry to record.
 """
 
 from __future__ import annotations
@@ -204,3 +207,25 @@ def test_keys_are_made_once_handed_over_pinned_and_never_in_plaintext(
     eng.run("up", "--yes", "--skip-preview")
     assert not user_data.exists()
     assert sorted(eng.outputs()["hostKeys"]) == ["bm1"]
+
+
+def test_no_key_is_made_for_a_machine_installed_already(tmp_path: Path, engine_factory) -> None:
+    """ssh delivery, an active machine without a hand-recorded key and none in the state: the
+    preview fails on its HostKey's check, naming the key to record; nothing is connected to."""
+    proj = copy_project(tmp_path / "proj")
+    inv_dir = add_customer(proj, ROOT / "stacks" / "demo", STACK)
+    inv = inventory.load(inv_dir)
+    keyless = "web1"
+    assert inv.machines[keyless].state is State.ACTIVE
+    keys = "".join(f'    {n}: "{HAND_KEY}"\n' for n in sorted(inv.machines) if n != keyless)
+    cust = inv_dir / "customer.yaml"
+    text = cust.read_text().replace("delivery: {mode: local, local_root: out/hk}", "delivery: {mode: ssh}")
+    cust.write_text(text.replace("  port: 22\n", f"  port: 22\n  host_keys:\n{keys}"))
+    assert inventory.load(inv_dir).customer.delivery.mode == "ssh"
+    eng = engine_factory(proj)
+    eng.run("stack", "init", STACK)
+    proc = eng.run("preview", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert f"customer.yaml: ssh.host_keys.{keyless}: no host key" in out, out
+    assert "ssh-keyscan" in out and "not for one that is active" in out, out
