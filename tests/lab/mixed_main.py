@@ -5,7 +5,8 @@ A customer has one delivery mode (customer.yaml ``delivery.mode``); the lab cann
 machines a host each. So in this program a machine whose host key is pinned
 (``ssh.host_keys``: the lab hosts, recorded by ssh-keyscan) is delivered over SSH, exactly as
 ``delivery: {mode: ssh}`` does, and every other machine into a local tree
-(``delivery.local_root``), exactly as ``mode: local`` does. Everything else is the shipped path:
+(``delivery.local_root``), exactly as ``mode: local`` does (host keys made by uniform too:
+only while staged). Everything else is the shipped path:
 inventory.load, payloads, components.stack.build (Machine components, one ``uniform:Files``
 resource per group, the dynamic provider), in the real engine.
 """
@@ -17,7 +18,7 @@ import pulumi
 import components.stack as stack
 from connectors import target as targets
 from inventory import InventoryError, load
-from inventory.model import Inventory, Machine
+from inventory.model import Inventory, Machine, State
 
 config = pulumi.Config("uniform")
 try:
@@ -35,8 +36,18 @@ def mixed_target(inv: Inventory, m: Machine, s: stack.StackSettings) -> targets.
     return targets.local_target(inv, m)
 
 
+ssh_keyed = stack.keyed
+
+
+def mixed_keyed(inv: Inventory, m: Machine) -> bool:
+    """Host keys made by uniform (components/stack.keyed) as each machine's delivery has them:
+    the locally delivered ones only while staged, exactly as ``mode: local`` keeps them."""
+    return ssh_keyed(inv, m) and (m.name in pinned or m.state is State.STAGED)
+
+
 # check_delivery is not run: it asks every machine of an ssh customer for a pinned key, and
 # only the lab hosts have one; an ssh target without a key is refused by the provider anyway.
-stack.target_for = mixed_target  # build() looks it up when it runs
+stack.target_for = mixed_target  # build() looks these up when it runs
+stack.keyed = mixed_keyed
 machines = stack.build(inventory, settings)
 pulumi.export("machines", len(machines))
