@@ -77,7 +77,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "inventory/allocate.py",
         "    dup_macs.clear()\n    for p in sorted(plans, key=seniority):\n",
         "    dup_macs.clear()\n    for p in sorted(plans, key=lambda p: p.name):\n",
-        (PROPS,),
+        (PROPS, CASES),
         "pinned MACs claimed in name order: a duplicate is blamed on the running machine",
     ),
     Mutation(
@@ -85,7 +85,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "inventory/allocate.py",
         "    for p in sorted(plans, key=seniority):\n        holds = ",
         "    for p in sorted(plans, key=lambda p: p.name):\n        holds = ",
-        (PROPS,),
+        (PROPS, CASES),
         "pinned addresses claimed in name order: a duplicate is blamed on the running machine",
     ),
     Mutation(
