@@ -404,9 +404,12 @@ def user_data(inv: Inventory, vm: Machine) -> dict[str, Any]:
         # the host key uniform made and pins (components/hostkey.py): placeholders here,
         # substituted at delivery.  Any key baked into the image goes (ssh_deletekeys) and no
         # other is generated: the pin names this one, and RSA under TCG costs seconds of boot.
+        # cloud-init generates nothing when ssh_keys is given; ssh_genkeytypes says the same
+        # for versions that would, as [ed25519] (its file exists by then): its schema refuses
+        # an empty list (cloud-init 22.4, `cloud-init schema`).
         private, public = host_key_placeholders(vm, "json")
         doc["ssh_deletekeys"] = True
-        doc["ssh_genkeytypes"] = []
+        doc["ssh_genkeytypes"] = ["ed25519"]
         doc["ssh_keys"] = {"ed25519_private": private, "ed25519_public": public}
     return doc
 

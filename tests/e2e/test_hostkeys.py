@@ -144,7 +144,7 @@ def test_keys_are_made_once_handed_over_pinned_and_never_in_plaintext(
     web9 = doc["ssh_keys"]["ed25519_private"]
     assert _public_of(web9, tmp_path) == " ".join(pins["web9"].split()[:2])
     assert doc["ssh_keys"]["ed25519_public"] == pins["web9"]
-    assert doc["ssh_genkeytypes"] == [] and doc["ssh_deletekeys"] is True
+    assert doc["ssh_genkeytypes"] == ["ed25519"] and doc["ssh_deletekeys"] is True
     assert user_data.stat().st_mode & 0o777 == 0o600  # only root on the hypervisor reads it
 
     # bm1: the preseed's late_command writes the key into the target

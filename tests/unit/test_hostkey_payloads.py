@@ -67,7 +67,7 @@ def test_the_seed_hands_over_the_key_only_as_placeholders() -> None:
     assert "PRIVATE" not in text and names(text) == set(_values("vnew"))
     doc = YAML(typ="safe").load(substitute(text, _values("vnew")))
     assert doc["ssh_keys"] == {"ed25519_private": PRIVATE, "ed25519_public": PUBLIC}
-    assert doc["ssh_deletekeys"] is True and doc["ssh_genkeytypes"] == []
+    assert doc["ssh_deletekeys"] is True and doc["ssh_genkeytypes"] == ["ed25519"]
     # it will carry a private key: readable by root on the hypervisor only
     assert render_customer(i)["hv1"].file("/etc/uniform/libvirt/vnew.seed/user-data").mode == 0o600
 
