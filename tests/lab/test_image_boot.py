@@ -15,7 +15,8 @@
    uniform's seed (``DataSourceNoCloud [seed=/dev/vdb]``: the virtio disk the domain XML
    names), the getty shows the hostname vm1, the NIC got the inventory's name (eth0, by
    ``set-name``) and static address from the seed's network-config, the host key in the
-   seed (filled in as delivery does) is the VM's, and cloud-init reached its final stage.
+   seed (filled in as delivery does) is the VM's, uniform's user-data passes cloud-init's schema
+   and its customer key is authorized, and cloud-init reached its final stage.
    The time from power-on to that point is printed (docs/lab.md).
 
 Needs root, qemu-system-x86_64 and the image build's tools: skipped without them, failed when
@@ -24,6 +25,8 @@ UNIFORM_REQUIRE_LAB=1.  QEMU is killed (by its PID) in a finally.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -61,10 +64,28 @@ def base() -> Path:
     return image.ensure_base_image()
 
 
-def _staged_inventory(tmp: Path, base: Path) -> inventory.Inventory:
-    """A copy of stacks/lab with vm1 staged; the customer names the base image unless it does."""
+def _keygen(path: Path, comment: str) -> str:
+    """A fresh ed25519 key pair at ``path``; its public line."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path], check=True)
+    return path.with_suffix(".pub").read_text().strip()
+
+
+def _fingerprint(public: str) -> str:
+    """cloud-init's fingerprint of an authorized key: sha256 of the key blob, hex pairs."""
+    digest = hashlib.sha256(base64.b64decode(public.split()[1])).hexdigest()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def _staged_inventory(tmp: Path, base: Path, deploy_key: str) -> inventory.Inventory:
+    """A copy of stacks/lab with vm1 staged and a deploy key (the lab harness adds its own the
+    same way); the customer names the base image unless it does."""
     root = tmp / "inv" / "lab"
     shutil.copytree(ROOT / "stacks" / "lab", root)
+    cust = root / "customer.yaml"
+    assert "  authorized_keys: []\n" in cust.read_text()
+    cust.write_text(
+        cust.read_text().replace("  authorized_keys: []\n", f'  authorized_keys: ["{deploy_key}"]\n')
+    )
     vm = root / "machines" / f"{VM}.yaml"
     text = vm.read_text()
     assert "\nstate: active\nhistory: [planned, staged]\n" in text
@@ -84,7 +105,8 @@ def _redirect(text: str, tmp: Path, base_on_hv: str) -> str:
 
 
 def test_base_image_boots_uniforms_seed(base: Path, tmp_path: Path) -> None:
-    inv = _staged_inventory(tmp_path, base)
+    deploy = _keygen(tmp_path / "deploy", "uniform-deploy")
+    inv = _staged_inventory(tmp_path, base, deploy)
     vm = inv.machines[VM]
     hv = payloads.render_customer(inv)[vm.hypervisor or ""]
     base_on_hv = base_image_path(inv, IMAGES_DIR)
@@ -96,9 +118,8 @@ def test_base_image_boots_uniforms_seed(base: Path, tmp_path: Path) -> None:
     # the seed's host key placeholders filled as delivery fills them (components/delivery.py),
     # with a key made here instead of in Pulumi state
     key = tmp_path / "hostkey"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{VM}-host", "-f", key], check=True)
     private, public = secrets.host_key_names(VM)
-    values = {private: key.read_text(), public: key.with_suffix(".pub").read_text().strip()}
+    values = {public: _keygen(key, f"{VM}-host"), private: key.read_text()}
     for name in ("meta-data", "user-data", "network-config"):
         content = hv.file(f"{LIBVIRT_DIR}/{VM}.seed/{name}").content
         (seed_dir / name).write_text(secrets.substitute(content, values))
@@ -148,6 +169,10 @@ def test_base_image_boots_uniforms_seed(base: Path, tmp_path: Path) -> None:
     assert "SYSLINUX" in log or "EXTLINUX" in log, "not booted by the disk's extlinux"
     assert done.group(1) == "DataSourceNoCloud" and done.group(2) == f"/dev/{seed_dev}"
     assert login.group(1) == VM
+    # the real cloud-init in the image takes uniform's user-data whole (its schema check passes)
+    # and installs the customer's key for ssh.user (it prints the fingerprints it installed)
+    assert "Invalid cloud-config" not in log, "cloud-init found schema errors in uniform's user-data"
+    assert _fingerprint(deploy) in log, "the customer's key is not authorized on the VM"
     # the host key uniform hands over in the seed (cloud-init ssh_keys) is the VM's: cloud-init
     # prints the VM's public host keys to the console, and made none of its own
     if secrets.names(hv.file(f"{LIBVIRT_DIR}/{VM}.seed/user-data").content):
