@@ -8,6 +8,11 @@ it is: no delivery resource is created, replaced, updated or deleted (only the
 placement resources go, which have no effect on any host), no file on the target is
 rewritten, the move check holds from the first run on, and the run after it is a
 no-change preview.
+
+Payloads change too after BASE (a VM's seed on a virtio disk, its serial log, ...): the
+delivery resources whose rendered files differ between the two checkouts (rendered by
+each, ``rendered_groups``) are updated and rewrite exactly those files; every other
+delivery resource stays the same step and every other file keeps its bytes and mtime.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import io
 import json
 import re
 import subprocess
+import sys
 import tarfile
 from collections import Counter
 from pathlib import Path
@@ -29,6 +35,7 @@ pytestmark = pytest.mark.slow
 #: main when the scale work began (the code every stack deployed before it ran)
 BASE = "a99f0a79f50b8a11ad08ee787512c03d10fc095f"
 PLACEMENT = "pulumi-python:dynamic/uniform:Placement"
+FILES = "pulumi-python:dynamic/uniform:Files"
 HV2 = """\
 name: hv2
 kind: hw
@@ -54,6 +61,30 @@ def old_tree(dest: Path) -> Path:
     return dest
 
 
+#: each checkout's rendering of a customer: resource name -> {machine/path: sha256} of its files
+_RENDER = """
+import json, sys
+import inventory, payloads
+from payloads.roles import resource_name
+inv = inventory.load(sys.argv[1])
+print(json.dumps({
+    resource_name(m, g): {m + f.path: f.sha256 for f in files}
+    for m, pl in payloads.render_customer(inv).items()
+    for g, files in pl.groups().items()
+}))
+"""
+
+
+def rendered_groups(code: Path, inv_dir: Path) -> dict[str, dict[str, str]]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _RENDER, str(inv_dir)],
+        # cwd: `python -c` puts it first on sys.path, before PYTHONPATH
+        capture_output=True, text=True, check=True, cwd=code,
+        env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    return dict(json.loads(proc.stdout))
+
+
 def files_on_target(out: Path) -> dict[str, tuple[bytes, int]]:
     return {
         str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()
@@ -74,17 +105,38 @@ def test_a_stack_deployed_before_upgrades_without_redelivery(tmp_path: Path, eng
     delivered = files_on_target(out)
     assert delivered
 
+    inv_dir = proj / "stacks" / "e2e"
+    was_rendered, now_rendered = rendered_groups(old, inv_dir), rendered_groups(ROOT, inv_dir)
+    assert set(was_rendered) == set(now_rendered)
+    rerendered = {n for n in now_rendered if now_rendered[n] != was_rendered[n]}
+
     (proj / "__main__.py").write_text((ROOT / "__main__.py").read_text())
     preview = new_eng.preview_json()
     ops = Counter((s["op"], s["urn"].split("::")[2].rsplit("$", 1)[-1]) for s in preview["steps"])
     changed = {k: n for k, n in ops.items() if k[0] != "same"}
     placements = sum(1 for r in before if r["type"] == PLACEMENT)
     assert placements > 0
-    assert changed == {("delete", PLACEMENT): placements}, changed
+    want = {("delete", PLACEMENT): placements}
+    if rerendered:
+        want[("update", FILES)] = len(rerendered)
+    assert changed == want, changed
+    updated = {s["urn"].rsplit("::", 1)[1] for s in preview["steps"] if s["op"] == "update"}
+    assert updated == rerendered
 
     new_eng.run("up", "--yes")
     after = json.loads(new_eng.run("stack", "export").stdout)["deployment"]["resources"]
-    assert files_on_target(out) == delivered  # same bytes, same mtimes: nothing re-sent
+    # same bytes, same mtimes: nothing re-sent but the files whose rendering changed
+    rewritten = {
+        path
+        for name in rerendered
+        for path, sha in now_rendered[name].items()
+        if was_rendered[name].get(path) != sha
+    }
+    assert rewritten or not rerendered
+    now_on_target = files_on_target(out)
+    assert {k: v for k, v in now_on_target.items() if k not in rewritten} == {
+        k: v for k, v in delivered.items() if k not in rewritten
+    }
     # the same delivery resources, not new ones: ids and creation times carried over
     was = {
         r["urn"]: (r.get("id"), r.get("created"))

@@ -17,37 +17,16 @@ from pathlib import Path
 
 import pytest
 
-import inventory
-import payloads
 from bench import gen_inventory
 from harness.engine import ROOT, Engine, add_customer, copy_project
 from harness.procs import kill_tree
+from tests.helpers.trees import delivered_tree, expected_tree
 
 DEMO = ROOT / "stacks" / "demo"
 LOCKED = "the stack is currently locked by 1 lock(s)"
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-def expected_tree(inv_dir: Path) -> dict[str, tuple[str, int]]:
-    """machine/path -> (content, mode) for every file the inventory renders."""
-    return {
-        f"{name}{f.path}": (f.content, f.mode)
-        for name, pl in payloads.render_customer(inventory.load(inv_dir)).items()
-        for f in pl.files
-    }
-
-
-def delivered_tree(out: Path) -> dict[str, tuple[str, int]]:
-    """The same for what local delivery wrote under ``out``."""
-    if not out.exists():
-        return {}
-    return {
-        str(p.relative_to(out)): (p.read_text(), p.stat().st_mode & 0o7777)
-        for p in sorted(out.rglob("*"))
-        if p.is_file()
-    }
 
 
 def big_customer(proj: Path, stack: str, machines: int) -> Path:
