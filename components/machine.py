@@ -73,9 +73,10 @@ class Machine(pulumi.ComponentResource):
         placement: PlacementRecord | None = None
         if m.is_vm and m.hypervisor is not None and m.state in ON_HYPERVISOR:
             placement = {"vm": m.name, "hypervisor": m.hypervisor, "move": list(m.move) if m.move else None}
+        base_files: Files | None = None
         if args.target is not None and BASE.name in args.groups:
             base = args.groups[BASE.name]
-            Files(
+            base_files = Files(
                 resource_name(name, BASE.name),
                 group=BASE.name,
                 target=args.target,
@@ -101,6 +102,7 @@ class Machine(pulumi.ComponentResource):
                         target=args.target,
                         private_key=args.private_key,
                         installing=args.installing,
+                        after=base_files,
                     ),
                     opts=child,
                 )

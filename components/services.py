@@ -32,6 +32,11 @@ class ServiceArgs:
     target: Target | None
     private_key: pulumi.Input[str] | None = None
     installing: bool = False  # the machine is being installed (staged): see components.delivery
+    # the machine's own base files: a role's files go after them on the same host, because
+    # the role's daemons need what the base files set up (the hypervisor's bridge before
+    # `virsh start`, the interface Kea's subnet6 names, the hostname); without it the engine
+    # runs the groups of one machine in any order (found by the lab, docs/lab.md)
+    after: pulumi.Resource | None = None
 
 
 class Service(pulumi.ComponentResource):
@@ -51,7 +56,9 @@ class Service(pulumi.ComponentResource):
                 private_key=args.private_key,
                 secrets=args.group.secrets,
                 installing=args.installing,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[args.after] if args.after is not None else None
+                ),
             )
             files = len(args.group.files)
         self.files = pulumi.Output.from_input(files)

@@ -398,7 +398,8 @@ def user_data(inv: Inventory, vm: Machine) -> dict[str, Any]:
     else:
         doc["disable_root"] = True
         user.update({"shell": "/bin/bash", "sudo": "ALL=(ALL) NOPASSWD:ALL"})
-    user["ssh_authorized_keys"] = keys
+    if keys:  # cloud-init's schema refuses an empty list (a customer without keys yet)
+        user["ssh_authorized_keys"] = keys
     doc["users"] = [user]
     if makes_host_key(inv, vm):
         # the host key uniform made and pins (components/hostkey.py): placeholders here,

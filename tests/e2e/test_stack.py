@@ -15,6 +15,7 @@ import pytest
 
 import inventory
 from harness.engine import add_customer, copy_project
+from payloads.roles import resource_name
 from tests.helpers.engine import custom_steps
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +60,18 @@ def test_demo_lifecycle(project) -> None:
     # 1. up: every delivered machine's files are present, and only those.
     eng.run("up", "--yes")
     inv = inventory.load(inv_dir)
+    # a role's files go after the same machine's base files (their daemons need the bridge,
+    # the interfaces, the hostname those set up): the engine records the dependency
+    resources = json.loads(eng.run("stack", "export").stdout)["deployment"]["resources"]
+    urns = {r["urn"].rsplit("::", 1)[1]: r for r in resources if r.get("custom")}
+    ordered = 0
+    for m in inv.machines.values():
+        for role in m.roles:
+            files = urns.get(resource_name(m.name, role))
+            if files is not None and resource_name(m.name, "base") in urns:
+                assert urns[resource_name(m.name, "base")]["urn"] in files.get("dependencies", []), role
+                ordered += 1
+    assert ordered >= 3  # the demo's DHCP, DNS and hypervisor groups
     for m in inv.machines.values():
         if inventory.lifecycle.delivered(m.state):
             assert (out / m.name / "etc" / "hostname").read_text().strip() == m.name

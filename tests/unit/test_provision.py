@@ -277,6 +277,16 @@ def test_seed_user_data(user: str) -> None:
     assert "passwd" not in u and "chpasswd" not in doc and "password" not in text
 
 
+def test_seed_user_data_without_keys_names_none() -> None:
+    """A customer with no authorized key yet: no ssh_authorized_keys at all (cloud-init's
+    schema refuses an empty list; tests/daemons checks rendered seeds against it)."""
+    i = inv()
+    ssh = dataclasses.replace(i.customer.ssh, authorized_keys=())
+    i = dataclasses.replace(i, customer=dataclasses.replace(i.customer, ssh=ssh))
+    (u,) = YAML(typ="safe").load(_seed(i, "vnew", "user-data"))["users"]
+    assert "ssh_authorized_keys" not in u
+
+
 def test_seed_network_config_matches_networkd() -> None:
     i = inv()
     doc = YAML(typ="safe").load(_seed(i, "vnew", "network-config"))
