@@ -3,6 +3,11 @@
 The arguments are declared here once (``cli/main.py`` calls ``add_export_arguments`` per format);
 the rendering is ``interop.export`` (pure functions); this module picks the machines, writes the
 result -- to stdout, or atomically to ``-o`` -- and maps failures to exit codes.  docs/export.md.
+
+The known_hosts files of ``export ssh`` and ``export ansible --known-hosts`` pin the keys uniform
+made for the machines it installs as verify pins them (cli/stack_keys.py): ``--host-keys FILE``,
+else the stack's ``hostKeys`` output, read only when an exported machine has no hand-recorded key
+and could have a made one (``interop.export.wants_made_keys``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from interop.export import (
     prometheus,
     select,
     ssh_config,
+    wants_made_keys,
 )
 from inventory.model import Inventory, Kind, Machine, State
 
@@ -28,6 +34,7 @@ from .exitcodes import Exit, UsageError
 from .fmt import write_atomically
 from .progress import Progress, load_with_progress
 from .select import resolve_root
+from .stack_keys import made_host_keys
 
 __all__ = ["EXPORTS", "add_export_arguments", "cmd_export"]
 
@@ -118,6 +125,14 @@ def add_export_arguments(p: argparse.ArgumentParser, fmt: str) -> None:
             "(ansible_ssh_common_args)",
         )
     if fmt in ("ansible", "ssh"):
+        p.add_argument(
+            "--host-keys",
+            metavar="FILE",
+            help="the host keys uniform made, as `pulumi stack output hostKeys --json` prints them, "
+            "pinned where ssh.host_keys has none (default: read from the customer's stack when an "
+            "exported machine has no key in ssh.host_keys)"
+            + ("; needs --known-hosts" if fmt == "ansible" else ""),
+        )
         p.add_argument("--user", help="the ssh user (default: customer.yaml ssh.user)")
         p.add_argument("--port", type=int, help="the ssh port (default: customer.yaml ssh.port)")
     if fmt == "prometheus":
@@ -149,7 +164,18 @@ def _selection(args: argparse.Namespace, inv: Inventory) -> Selection:
     )
 
 
-def _ssh(args: argparse.Namespace, inv: Inventory, ms: list[Machine]) -> list[tuple[Path | None, str]]:
+def _made(args: argparse.Namespace, inv: Inventory, ms: list[Machine], root: Path) -> dict[str, str]:
+    """The host keys uniform made that the known_hosts file may need (verify's way: --host-keys
+    FILE, else the stack's hostKeys when an exported machine lacks a hand-recorded key)."""
+    return made_host_keys(
+        inv, root, project=args.project, stack=args.stack, file=args.host_keys,
+        needs=wants_made_keys(inv, ms), who=f"export {args.format}",
+    )  # fmt: skip
+
+
+def _ssh(
+    args: argparse.Namespace, inv: Inventory, ms: list[Machine], made: dict[str, str]
+) -> list[tuple[Path | None, str]]:
     """(where, text) of the config and the known_hosts file; the known_hosts file first, so the
     config never names a file that is not there yet."""
     if args.output is None and args.known_hosts is None:
@@ -159,25 +185,34 @@ def _ssh(args: argparse.Namespace, inv: Inventory, ms: list[Machine]) -> list[tu
         raise UsageError(f"export ssh: -o {out}: not a directory (the config and known_hosts go in it)")
     # without --known-hosts, -o was given (checked above)
     kh = Path(args.known_hosts) if args.known_hosts else Path(args.output) / "known_hosts"
-    config = ssh_config.render(inv, ms, known_hosts_file=os.path.abspath(kh), user=args.user, port=args.port)
-    return [(kh, ssh_config.known_hosts(inv, ms)), (out / "config" if out else None, config)]
+    config = ssh_config.render(
+        inv, ms, known_hosts_file=os.path.abspath(kh), user=args.user, port=args.port, made=made
+    )
+    return [(kh, ssh_config.known_hosts(inv, ms, made)), (out / "config" if out else None, config)]
 
 
 def _render(
-    fmt: str, args: argparse.Namespace, inv: Inventory, ms: list[Machine]
+    fmt: str, args: argparse.Namespace, inv: Inventory, ms: list[Machine], root: Path
 ) -> list[tuple[Path | None, str]]:
     out = None if args.output in (None, "-") else Path(args.output)
     if fmt == "ansible":
         if args.known_hosts is None:
+            if args.host_keys is not None:
+                raise UsageError("export ansible: --host-keys needs --known-hosts (the file the keys go to)")
             return [(out, ansible.render(inv, ms, user=args.user, port=args.port))]
         kh = Path(args.known_hosts)  # written first: the inventory never names a missing file
-        text = ansible.render(inv, ms, user=args.user, port=args.port, known_hosts_file=os.path.abspath(kh))
-        return [(kh, ssh_config.known_hosts(inv, ms)), (out, text)]
+        made = _made(args, inv, ms, root)
+        text = ansible.render(
+            inv, ms, user=args.user, port=args.port, known_hosts_file=os.path.abspath(kh), made=made
+        )
+        return [(kh, ssh_config.known_hosts(inv, ms, made)), (out, text)]
     if fmt == "prometheus":
         return [(out, prometheus.render(inv, ms, ports=args.port or prometheus.DEFAULT_PORTS))]
     if fmt == "csv":
         return [(out, csv_table.render(inv, ms))]
-    return _ssh(args, inv, ms)
+    if args.output is None and args.known_hosts is None:  # before the engine is asked
+        raise UsageError("export ssh: give -o DIR, or --known-hosts FILE for the config on stdout")
+    return _ssh(args, inv, ms, _made(args, inv, ms, root))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -187,11 +222,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     bad = [p for p in ports if not 0 < p < 65536]
     if bad:
         raise UsageError(f"--port {bad[0]}: a port is 1-65535")
-    inv = load_with_progress(resolve_root(args), Progress(args.progress))
+    root = resolve_root(args)
+    inv = load_with_progress(root, Progress(args.progress))
     ms = select(inv, fmt, _selection(args, inv))
     try:
         # everything is rendered before anything is written: a refusal writes nothing
-        results = _render(fmt, args, inv, ms)
+        results = _render(fmt, args, inv, ms, root)
         for where, _ in results:
             if where is not None and where.is_dir():
                 raise UsageError(f"{where} is a directory: name the file to write")

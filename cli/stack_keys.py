@@ -13,10 +13,11 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from inventory import lifecycle
-from inventory.model import Inventory
+from inventory.model import Inventory, Machine
 
 from .exitcodes import UsageError
 from .select import find_project, stack_inventory, stack_names
@@ -71,30 +72,42 @@ def stack_host_keys(project: Path, stack: str) -> dict[str, str]:
 
 
 def made_host_keys(
-    inv: Inventory, root: Path, *, project: str | None, stack: str | None, file: str | None
+    inv: Inventory,
+    root: Path,
+    *,
+    project: str | None,
+    stack: str | None,
+    file: str | None,
+    needs: Sequence[Machine] | None = None,
+    who: str = "verify",
 ) -> dict[str, str]:
     """The made keys verify pins: from ``file``, else from the customer's stack when a delivered
-    machine of an ssh customer has no hand-recorded key; a stack that cannot be read is reported
-    on stderr and pins nothing (those hosts are then not verified, exit 3)."""
+    machine of an ssh customer has no hand-recorded key (``needs``: the machines that would use a
+    made key instead, as ``uniform export`` computes them); a stack that cannot be read is reported
+    on stderr (prefixed ``who``) and pins nothing (verify: those hosts are then not verified, exit 3)."""
     if file:
         try:
             return parse_host_keys(Path(file).read_text(), file)
         except OSError as e:
             raise UsageError(f"--host-keys {file}: {e.strerror}") from None
-    hand = dict(inv.customer.ssh.host_keys)
-    needs = [m for m in inv.machines.values() if lifecycle.delivered(m.state) and m.name not in hand]
-    if inv.customer.delivery.mode != "ssh" or not needs:
+    if needs is None:
+        hand = dict(inv.customer.ssh.host_keys)
+        ssh = inv.customer.delivery.mode == "ssh"
+        needs = [
+            m for m in inv.machines.values() if ssh and lifecycle.delivered(m.state) and m.name not in hand
+        ]
+    if not needs:
         return {}
     proj = Path(project) if project else find_project()
     name = stack or stack_of(proj, root)
     if name is None:
         print(
-            f"verify: no stack of {root} found in {proj}: no host key made by uniform is pinned",
+            f"{who}: no stack of {root} found in {proj}: no host key made by uniform is pinned",
             file=sys.stderr,
         )
         return {}
     try:
         return stack_host_keys(proj, name)
     except UsageError as e:
-        print(f"verify: the host keys uniform made are not pinned: {e}", file=sys.stderr)
+        print(f"{who}: the host keys uniform made are not pinned: {e}", file=sys.stderr)
         return {}

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from inventory.model import Inventory, Machine
 
 from . import ssh_config
-from .common import ExportError, addresses, macs, networks
+from .common import ExportError, addresses, macs, networks, no_key_note, pinned_keys
 from .yamltext import scalar
 
 __all__ = ["group_name", "groups", "pinned_args", "render"]
@@ -137,13 +137,19 @@ def render(
     user: str | None = None,
     port: int | None = None,
     known_hosts_file: str | None = None,
+    made: Mapping[str, str] | None = None,
 ) -> str:
     """The YAML inventory of ``machines`` (of ``inv``); ``user``/``port`` override ``ssh``'s; with
-    ``known_hosts_file`` (``ssh_config.known_hosts``' output) each host's ssh checks its pinned key."""
+    ``known_hosts_file`` (``ssh_config.known_hosts``' output) each host's ssh checks its pinned key,
+    and a comment names each host with an address but no key pinned (hand-recorded, else in
+    ``made``, the host keys uniform made): its ssh refuses it."""
     lines = [
         f"# Ansible inventory of customer {scalar(inv.customer.name)}, written by `uniform export ansible`:",
         f"# {len(machines)} machines; groups role_*, tag_*, kind_*, hypervisor_* (its VMs), state_*.",
     ]
+    if known_hosts_file is not None:
+        keys = pinned_keys(inv, machines, made)
+        lines += [no_key_note(inv, m) for m in machines if m.ssh_address is not None and m.name not in keys]
     lines += [f"# no address (no ansible_host): {m.name}" for m in machines if m.ssh_address is None]
     lines.append("all:" if machines else "all: {}")
     if machines:

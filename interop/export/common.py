@@ -4,15 +4,22 @@ The selection follows ``uniform list``'s filters (cli/reads.py): filters combine
 ``state``/``hypervisor``/``kind``/``network``/``machine`` matches any of its values, repeated
 ``tag``/``role`` must all be present.  Each format has its own default states (``DEFAULT_STATES``):
 what a tool should see when the user names none.
+
+The host keys the ssh and ansible exports pin (``pinned_keys``) follow delivery's and verify's
+rule (connectors/target.py): the key recorded by hand in ``ssh.host_keys`` wins, else the one
+uniform made for the machine (the stack's ``hostKeys`` output, handed in by the command line:
+nothing here runs the engine).  ``wants_made_keys`` says which machines could have a made key,
+so the command line asks the engine only when one of them is exported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from inventory import lifecycle
 from inventory.model import Inventory, Machine, State
+from inventory.validate import pubkey_problem
 
 __all__ = [
     "ALL_STATES",
@@ -22,7 +29,10 @@ __all__ = [
     "addresses",
     "macs",
     "networks",
+    "no_key_note",
+    "pinned_keys",
     "select",
+    "wants_made_keys",
 ]
 
 ALL_STATES: frozenset[State] = frozenset(State)
@@ -99,3 +109,53 @@ def macs(m: Machine) -> list[str]:
 def networks(m: Machine) -> list[str]:
     """The networks ``m`` is attached to, each once, in NIC order."""
     return list(dict.fromkeys(a.network for n in m.nics for a in n.attachments))
+
+
+def wants_made_keys(inv: Inventory, machines: Sequence[Machine]) -> list[Machine]:
+    """The machines of ``machines`` that get a known_hosts line only from a key uniform made: an
+    address (no address, no line), no key in ``ssh.host_keys``, and a state in which uniform keeps
+    a made key (docs/provisioning.md "Host keys"): any delivered state with ssh delivery, only
+    staged with local delivery (its key goes when the machine leaves staged)."""
+    hand = dict(inv.customer.ssh.host_keys)
+    ssh = inv.customer.delivery.mode == "ssh"
+    return [
+        m
+        for m in machines
+        if m.ssh_address is not None
+        and m.name not in hand
+        and (lifecycle.delivered(m.state) if ssh else m.state == State.STAGED)
+    ]
+
+
+def pinned_keys(
+    inv: Inventory, machines: Sequence[Machine], made: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """machine -> the public key line pinned for it, for each of ``machines`` that has one: its
+    ``ssh.host_keys`` entry, else its key in ``made`` (the stack's ``hostKeys``).  A made key of a
+    machine with a hand-recorded one is ignored, as delivery ignores it.  Raises ExportError
+    naming each machine whose made key is not one OpenSSH public key line (hand-recorded keys
+    were checked by validation; a made key comes from a file or the engine)."""
+    hand = dict(inv.customer.ssh.host_keys)
+    made = made or {}
+    out: dict[str, str] = {}
+    problems: list[str] = []
+    for m in machines:
+        if m.name in hand:
+            out[m.name] = hand[m.name]
+        elif m.name in made:
+            key = made[m.name]
+            if pubkey_problem(key):
+                problems.append(f"{m.name}: its key in hostKeys (made by uniform) is not an OpenSSH key")
+            else:
+                out[m.name] = key
+    if problems:
+        raise ExportError(problems)
+    return out
+
+
+def no_key_note(inv: Inventory, m: Machine) -> str:
+    """The comment an export writes for ``m`` (with an address) when no host key is pinned for it."""
+    note = f"# no pinned host key: ssh refuses {m.name} until ssh.host_keys.{m.name} is set"
+    if wants_made_keys(inv, [m]):  # uniform could have made it one: say where that one was looked for
+        note += " (uniform made it none in the stack's hostKeys, or they were not read)"
+    return note

@@ -11,11 +11,13 @@ One block per machine, for ``ssh web1`` and ``ssh web1.demo.example`` alike::
         StrictHostKeyChecking yes
 
 ``HostName`` is the address uniform delivers to (``Machine.ssh_address``); a machine without one
-gets no block.  The host keys are the pinned ones of ``ssh.host_keys`` in customer.yaml, written
-to the known_hosts file under the machine's FQDN -- the ``HostKeyAlias`` -- so the key is found
-whichever name or address was typed, and no other known_hosts entry (a reused address) counts.
-``StrictHostKeyChecking yes`` never learns a key: a machine whose key is not pinned yet is
-refused by ssh, as uniform's own delivery refuses it (its block says so in a comment).
+gets no block.  The host keys are the pinned ones of ``ssh.host_keys`` in customer.yaml, else the
+ones uniform made for machines it installs (the stack's ``hostKeys``, passed in as ``made``;
+``common.pinned_keys``), written to the known_hosts file under the machine's FQDN -- the
+``HostKeyAlias`` -- so the key is found whichever name or address was typed, and no other
+known_hosts entry (a reused address) counts.  ``StrictHostKeyChecking yes`` never learns a key:
+a machine whose key is not pinned yet is refused by ssh, as uniform's own delivery refuses it
+(its block says so in a comment).
 
 The file is meant for ``Include`` from ``~/.ssh/config``; ssh takes the first value it finds
 for each option, so an ``Include`` placed before the user's own ``Host *`` defaults wins.
@@ -27,11 +29,11 @@ built some other way raises ExportError instead of writing a second option into 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from inventory.model import Inventory, Machine
 
-from .common import ExportError
+from .common import ExportError, no_key_note, pinned_keys
 
 __all__ = ["known_hosts", "known_hosts_path", "render", "word"]
 
@@ -56,10 +58,6 @@ def known_hosts_path(path: str) -> str:
     return f'"{escaped}"' if " " in escaped or "\t" in escaped else escaped
 
 
-def _key(inv: Inventory, m: Machine) -> str | None:
-    return dict(inv.customer.ssh.host_keys).get(m.name)
-
-
 def render(
     inv: Inventory,
     machines: Sequence[Machine],
@@ -67,8 +65,12 @@ def render(
     known_hosts_file: str,
     user: str | None = None,
     port: int | None = None,
+    made: Mapping[str, str] | None = None,
 ) -> str:
-    """The ssh_config of ``machines``, naming ``known_hosts_file`` (absolute, best) for their keys."""
+    """The ssh_config of ``machines``, naming ``known_hosts_file`` (absolute, best) for their keys;
+    ``made``: the host keys uniform made (machine -> public key line), pinned where no key is
+    recorded by hand."""
+    keys = pinned_keys(inv, machines, made)
     khf = known_hosts_path(known_hosts_file)
     user = word("ssh.user", user or inv.customer.ssh.user)
     port = port or inv.customer.ssh.port
@@ -82,8 +84,8 @@ def render(
             continue
         fqdn = word(f"{m.name}: fqdn", inv.fqdn(m))
         lines.append("")
-        if _key(inv, m) is None:
-            lines.append(f"# no pinned host key: ssh refuses {m.name} until ssh.host_keys.{m.name} is set")
+        if m.name not in keys:
+            lines.append(no_key_note(inv, m))
         lines += [
             f"Host {word('name', m.name)} {fqdn}",
             f"    HostName {word(f'{m.name}: address', m.ssh_address)}",
@@ -96,11 +98,13 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def known_hosts(inv: Inventory, machines: Sequence[Machine]) -> str:
-    """``<fqdn> <pinned public key>`` per machine with a pinned key (the ``HostKeyAlias`` above)."""
+def known_hosts(inv: Inventory, machines: Sequence[Machine], made: Mapping[str, str] | None = None) -> str:
+    """``<fqdn> <pinned public key>`` per machine with a pinned key (the ``HostKeyAlias`` above):
+    its ``ssh.host_keys`` entry, else its key in ``made`` (the stack's ``hostKeys``)."""
+    keys = pinned_keys(inv, machines, made)
     lines = []
     for m in machines:
-        key = _key(inv, m)
+        key = keys.get(m.name)
         if key is not None and m.ssh_address is not None:
             if "\n" in key or "\r" in key:  # validation allows one OpenSSH public key line only
                 raise ExportError([f"ssh: the host key of {m.name} is not one line"])

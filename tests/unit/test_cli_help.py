@@ -149,7 +149,7 @@ CALLS: dict[tuple[str, ...], list[list[str]]] = {
         ["-o", "{P}/a.yml", "--state", "active", "--state", "all", "--machine", "web1", "--tag", "web",
          "--role", "dns", "--hypervisor", "hv1", "--kind", "vm", "--network", "lan", "--user", "ops",
          "--port", "2222"],
-        ["--output", "-", "--known-hosts", "{P}/kh"],
+        ["--output", "-", "--known-hosts", "{P}/kh", "--host-keys", "{P}/keys.json"],
     ],
     ("export", "prometheus"): [
         ["-o", "{P}/p.json", "--port", "9100", "--port", "9256", "--state", "active", "--machine", "web1",
@@ -160,7 +160,7 @@ CALLS: dict[tuple[str, ...], list[list[str]]] = {
         ["-o", "{P}/ssh", "--known-hosts", "{P}/kh", "--state", "all", "--machine", "web1", "--tag", "web",
          "--role", "dns", "--hypervisor", "hv1", "--kind", "hw", "--network", "lan", "--user", "ops",
          "--port", "22"],
-        ["--output", "{P}/ssh2"],
+        ["--output", "{P}/ssh2", "--host-keys", "{P}/keys.json"],
     ],
     ("export", "csv"): [
         ["-o", "{P}/m.csv", "--state", "planned", "--machine", "db1", "--tag", "db", "--role", "dns",
