@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # harness.lab imports this module
-    from harness.lab import Lab
+from harness.labbase import LabBase
+from harness.netns import LabError, alive, kill, run, which
 
 __all__ = [
     "FENCE_TABLE",
@@ -86,10 +85,8 @@ def prepare(host_dir: Path) -> None:
     (d / "etc" / "virtlogd.conf").write_text(VIRTLOGD_CONF)
 
 
-def start(lab: Lab, name: str, *, timeout: float = 90) -> float:
+def start(lab: LabBase, name: str, *, timeout: float = 90) -> float:
     """virtlogd and libvirtd in host ``name``'s namespaces; the seconds until virsh answers."""
-    from harness.lab import LabError, which
-
     hd = lab.host_dir(name)
     t0 = time.monotonic()
     lab.in_host(name, [which("virtlogd") or "/usr/sbin/virtlogd", "-d", "-p", str(hd / "virtlogd.pid")])
@@ -104,7 +101,7 @@ def start(lab: Lab, name: str, *, timeout: float = 90) -> float:
     return time.monotonic() - t0
 
 
-def fence(lab: Lab, name: str, macs: list[str]) -> None:
+def fence(lab: LabBase, name: str, macs: list[str]) -> None:
     """Drop every frame a VM port (vnet*) of host ``name`` sends from one of ``macs``.
 
     ``macs`` are the VMs that are network-namespace stand-ins in this lab (docs/lab.md): the
@@ -128,7 +125,7 @@ def fence(lab: Lab, name: str, macs: list[str]) -> None:
     lab.in_host(name, ["nft", "-f", "-"], input=rules, timeout=10)
 
 
-def vm_bridges(lab: Lab, name: str) -> list[str]:
+def vm_bridges(lab: LabBase, name: str) -> list[str]:
     """The bridges host ``name``'s VMs attach to, made in its namespace with no port.
 
     Interim, until the lab's networkd applier (lab/shims/networkctl) realises the bridge
@@ -146,8 +143,6 @@ def vm_bridges(lab: Lab, name: str) -> list[str]:
                 if bridge and bridge not in made:
                     made.append(bridge)
     ns = lab.ns(name)
-    from harness.lab import run
-
     for bridge in made:
         if run(["ip", "-n", ns, "link", "show", bridge], check=False, timeout=10).returncode != 0:
             run(["ip", "-n", ns, "link", "add", bridge, "type", "bridge"], timeout=10)
@@ -155,7 +150,7 @@ def vm_bridges(lab: Lab, name: str) -> list[str]:
     return made
 
 
-def domains(lab: Lab, name: str) -> dict[str, str]:
+def domains(lab: LabBase, name: str) -> dict[str, str]:
     """VM name -> state ("running", "shut off", ...) as ``virsh list --all`` on host ``name`` says."""
     out = lab.in_host(name, ["virsh", "-q", "list", "--all"], timeout=30).stdout
     found: dict[str, str] = {}
@@ -173,27 +168,23 @@ def _pid(path: Path) -> int | None:
         return None
 
 
-def stop(lab: Lab, name: str) -> None:
+def stop(lab: LabBase, name: str) -> None:
     """Running domains destroyed (libvirtd kills their QEMU), then libvirtd and virtlogd by
     their PIDs.  Safe on a half-built host; the namespace sweep of ``lab down`` follows."""
-    from harness.lab import _alive, _kill
-
     hd = lab.host_dir(name)
     libvirtd = _pid(hd / "libvirtd.pid")
-    if libvirtd is not None and _alive(libvirtd) and (hd / "holder.pid").exists():
+    if libvirtd is not None and alive(libvirtd) and (hd / "holder.pid").exists():
         for vm, state in domains_quiet(lab, name).items():
             if state != "shut off":
                 lab.in_host(name, ["virsh", "destroy", vm], check=False, timeout=30)
     pids = [p for p in (libvirtd, _pid(hd / "virtlogd.pid")) if p is not None]
-    _kill(pids)
+    kill(pids)
     for f in ("libvirtd.pid", "virtlogd.pid"):
         (hd / f).unlink(missing_ok=True)
 
 
-def domains_quiet(lab: Lab, name: str) -> dict[str, str]:
+def domains_quiet(lab: LabBase, name: str) -> dict[str, str]:
     """:func:`domains`, or nothing when libvirtd does not answer (teardown)."""
-    from harness.lab import LabError
-
     try:
         return domains(lab, name)
     except (LabError, OSError, ValueError):

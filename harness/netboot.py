@@ -26,6 +26,7 @@ import inventory
 import payloads
 from connectors.local import write_tree
 from harness import lab as L
+from harness.netns import udhcpc
 
 __all__ = ["NEW1", "NEW1_MAC", "NetbootLab", "dnsmasq_log"]
 
@@ -167,15 +168,7 @@ class NetbootLab:
     # ---------------------------------------------------------------- a client namespace
 
     def dhcp(self, name: str) -> dict[str, str] | None:
-        proc = L.run(
-            ["ip", "netns", "exec", self.lab.ns(name), "udhcpc", "-i", "eth0", "-f", "-q", "-n",
-             "-t", "3", "-T", "1", "-A", "1", "-s", str(self.script)],
-            timeout=20, check=False,
-        )  # fmt: skip
-        for line in proc.stdout.splitlines():
-            if line.startswith("LEASE "):
-                return dict(kv.split("=", 1) for kv in line.split()[1:])
-        return None
+        return udhcpc(self.lab.ns(name), "eth0", self.script)
 
     def configure(self, name: str, ip: str) -> None:
         ns = self.lab.ns(name)
