@@ -6,21 +6,40 @@ set -eu
 dir=/etc/uniform/libvirt
 ns='http://uniform.invalid/xmlns/vm/1'
 wanted='db1 web1'
+rc=0
+
+# Brings a VM that should run to running from whatever state libvirt reports, so that a
+# second run converges too: a paused VM is resumed, a shut-off one started, a crashed one
+# (on_crash preserve) destroyed and started, a suspended-to-RAM one woken.  A VM on its way
+# down is left alone and reported: the next run starts it.
+run_vm() {
+  state=$(virsh domstate "$1")
+  case "$state" in
+    running | idle | blocked) ;;
+    paused) virsh resume "$1" >/dev/null ;;
+    "shut off") virsh start "$1" >/dev/null ;;
+    crashed) virsh destroy "$1" >/dev/null && virsh start "$1" >/dev/null ;;
+    pmsuspended) virsh dompmwakeup "$1" >/dev/null ;;
+    *) echo "uniform: VM $1 is '$state', not running: run this again once it has settled" >&2; rc=1 ;;
+  esac
+}
 
 sh "$dir/db1.disks.sh"
 virsh define "$dir/db1.xml" >/dev/null
 virsh autostart db1 >/dev/null
-virsh domstate db1 | grep -qx running || virsh start db1 >/dev/null
+run_vm db1
 
 sh "$dir/web1.disks.sh"
 virsh define "$dir/web1.xml" >/dev/null
 virsh autostart web1 >/dev/null
-virsh domstate web1 | grep -qx running || virsh start web1 >/dev/null
+run_vm web1
 
-# Undefine uniform-managed VMs that are no longer listed.
+# Undefine uniform-managed VMs that are no longer listed (stopped first, whatever their
+# state: undefining an active domain would leave it running, transient).
 for vm in $(virsh list --all --name); do
   case " $wanted " in *" $vm "*) continue ;; esac
   virsh metadata "$vm" --uri "$ns" >/dev/null 2>&1 || continue
-  if virsh domstate "$vm" | grep -qx running; then virsh destroy "$vm" >/dev/null; fi
+  if ! virsh domstate "$vm" | grep -qx 'shut off'; then virsh destroy "$vm" >/dev/null; fi
   virsh undefine "$vm" --nvram >/dev/null 2>&1 || virsh undefine "$vm" >/dev/null
 done
+exit $rc

@@ -10,5 +10,9 @@ if command -v genisoimage >/dev/null 2>&1; then mkiso=genisoimage
 elif command -v xorriso >/dev/null 2>&1; then mkiso="xorriso -as mkisofs"
 else echo "uniform: no genisoimage or xorriso: cannot build the cloud-init seed of vm-staged" >&2; exit 1
 fi
-$mkiso -quiet -output "$iso.tmp" -volid cidata -joliet -rock "$seed/meta-data" "$seed/user-data" "$seed/network-config"
+# root-only, as the user-data it copies may carry the VM's private host key (0600): umask in
+# a subshell, so the ISO never exists readable by others, not even before a chmod
+rm -f "$iso.tmp"
+(umask 077 && $mkiso -quiet -output "$iso.tmp" -volid cidata -joliet -rock "$seed/meta-data" "$seed/user-data" "$seed/network-config")
+chmod 0600 "$iso.tmp"
 mv -f "$iso.tmp" "$iso"
