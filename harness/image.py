@@ -10,11 +10,13 @@ names on a real hypervisor (Debian's genericcloud image) -- building it on first
 * configured for a fast, quiet first boot: cloud-init looks for NoCloud only
   (``datasource_list: [NoCloud, None]``: no probing for EC2 and friends), renders the seed's
   network-config v2 with systemd-networkd (the networkd files uniform's base payload
-  delivers later), apt's daily timers off, no SSH host keys and no machine-id in the image
-  (each VM makes its own, or gets uniform's);
+  delivers later), only the cloud-init modules that can apply, the periodic timers of a
+  long-lived host off, no SSH host keys and no machine-id in the image (each VM makes its
+  own, or gets uniform's);
 * one ext4 partition (label ``uniform-root``, a UUID derived from the recipe) on an MBR disk
   of :data:`SIZE_GIB` GiB, booted by SeaBIOS -> syslinux ``mbr.bin`` -> extlinux, kernel
-  command line ``root=UUID=... console=ttyS0``: boot progress is on the first serial port;
+  command line ``root=UUID=...`` + :data:`CMDLINE` (quiet, the console on ttyS0), an
+  initramfs with only the root disk's modules;
 * converted to a compressed qcow2 in ``$UNIFORM_IMAGE_CACHE`` (default ``~/.cache/uniform``), named by a
   hash of this file and lab/image.sh (so a changed recipe builds a new image), built in a
   temporary directory and renamed into place, under an exclusive ``flock``: parallel test
@@ -40,6 +42,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 __all__ = [
+    "CMDLINE",
     "PACKAGES",
     "ROOT_LABEL",
     "SIZE_GIB",
@@ -83,7 +86,15 @@ _OFFSET = 1024 * 1024  # the partition starts at 1 MiB
 _MBR = ("/usr/lib/EXTLINUX/mbr.bin", "/usr/lib/syslinux/mbr/mbr.bin")
 #: cloud-init: NoCloud only (the seed disk), networkd renders the seed's network-config.  Host
 #: keys it makes itself (when the seed brings none): ed25519 and ecdsa -- an RSA-3072 key took
-#: 30 s of a TCG first boot, and DSA is off in OpenSSH
+#: 30 s of a TCG first boot, and DSA is off in OpenSSH.  The module lists are Debian's
+#: (/etc/cloud/cloud.cfg) less those that cannot apply to this image or to a VM on a uniform
+#: hypervisor (snap, lxd, puppet, chef, landscape, grub, apt mirrors, rsyslog, ntp, ...):
+#: cloud-init imports every listed module at each stage, and Python's imports are most of a
+#: stage's time under TCG.  Kept: all that uniform's seed uses (hostname, /etc/hosts, users
+#: and keys, ssh host keys, ssh_pwauth, growpart) and what an operator's own user-data
+#: commonly adds (bootcmd, write_files, disk_setup and mounts for a VM's other disks, runcmd
+#: and scripts, timezone, locale, packages, power_state); docs/lab.md "The base image"
+#: lists what went.
 _CLOUD_CFG = """\
 # uniform base image (harness/image.py): the seed comes from a NoCloud disk (volume cidata)
 datasource_list: [NoCloud, None]
@@ -92,9 +103,55 @@ system_info:
     renderers: [networkd]
     activators: [networkd]
 ssh_genkeytypes: [ed25519, ecdsa]
+cloud_init_modules:
+  - seed_random
+  - bootcmd
+  - write-files
+  - growpart
+  - resizefs
+  - disk_setup
+  - mounts
+  - set_hostname
+  - update_hostname
+  - update_etc_hosts
+  - users-groups
+  - ssh
+cloud_config_modules:
+  - locale
+  - set-passwords
+  - timezone
+  - runcmd
+cloud_final_modules:
+  - package-update-upgrade-install
+  - write-files-deferred
+  - scripts-vendor
+  - scripts-per-once
+  - scripts-per-boot
+  - scripts-per-instance
+  - scripts-user
+  - keys-to-console
+  - final-message
+  - power-state-change
 """
-#: units a VM does not want at first boot: apt's daily downloads (a lab VM has no way out)
-_PRESET = "disable apt-daily.timer\ndisable apt-daily-upgrade.timer\n"
+#: units a VM does not want at first boot: apt's daily downloads (a lab VM has no way out),
+#: the periodic ext4/dpkg housekeeping of a long-lived host (a VM's disk is an overlay;
+#: fstrim is the hypervisor's business)
+_TIMERS = (
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_all.timer",
+    "fstrim.timer",
+    "dpkg-db-backup.timer",
+)
+_PRESET = "".join(f"disable {t}\n" for t in _TIMERS) + "disable e2scrub_reap.service\n"
+#: the kernel command line: the console on the first serial port (virtlogd keeps it), and
+#: quiet: the kernel's own messages and systemd's status lines stay off it (systemd still
+#: prints failures; cloud-init's output and the login prompt stay)
+CMDLINE = "ro quiet console=ttyS0,115200n8"
+#: the initramfs holds only what mounts the root (virtio_blk and virtio_pci are modules in the
+#: cloud kernel; ext4 and crc32c are built in), not initramfs-tools' MODULES=most: a third of
+#: the size, loaded by extlinux through the BIOS and unpacked by the kernel under TCG
+_INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod")
 
 
 def cache_dir() -> Path:
@@ -199,7 +256,7 @@ def _configure(tree: Path, fs_uuid: str) -> None:
         "# uniform base image: /vmlinuz and /initrd.img follow the installed kernel\n"
         "SERIAL 0 115200\nDEFAULT debian\nPROMPT 0\nTIMEOUT 0\n"
         "LABEL debian\n  LINUX /vmlinuz\n  INITRD /initrd.img\n"
-        f"  APPEND root=UUID={fs_uuid} ro console=tty0 console=ttyS0,115200n8\n"
+        f"  APPEND root=UUID={fs_uuid} {CMDLINE}\n"
     )
 
 
@@ -214,7 +271,12 @@ def _build(work: Path, out: Path, log: Path) -> None:
     argv += [f"--dpkgopt={f}" for f in DPKG_FILTERS]
     argv += [
         '--customize-hook=chroot "$1" systemctl enable systemd-networkd.service',
-        '--customize-hook=chroot "$1" systemctl disable apt-daily.timer apt-daily-upgrade.timer',
+        '--customize-hook=chroot "$1" systemctl disable ' + " ".join((*_TIMERS, "e2scrub_reap.service")),
+        "--customize-hook=printf 'MODULES=list\\n' >\"$1/etc/initramfs-tools/conf.d/uniform.conf\"",
+        "--customize-hook=printf '%s\\n' "
+        + " ".join(_INITRAMFS_MODULES)
+        + ' >>"$1/etc/initramfs-tools/modules"',
+        '--customize-hook=chroot "$1" update-initramfs -u -k all',
     ]
     _run([*argv, SUITE, tree, *sources], log)
     fs_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"uniform-base-image:{recipe_key()}"))
