@@ -91,7 +91,8 @@ _MBR = ("/usr/lib/EXTLINUX/mbr.bin", "/usr/lib/syslinux/mbr/mbr.bin")
 #: hypervisor (snap, lxd, puppet, chef, landscape, grub, apt mirrors, rsyslog, ntp, ...):
 #: cloud-init imports every listed module at each stage, and Python's imports are most of a
 #: stage's time under TCG.  Kept: all that uniform's seed uses (hostname, /etc/hosts, users
-#: and keys, ssh host keys, ssh_pwauth, growpart) and what an operator's own user-data
+#: and keys, ssh host keys, ssh_pwauth, growpart, the fingerprints of the keys it installed
+#: and the host keys on the console) and what an operator's own user-data
 #: commonly adds (bootcmd, write_files, disk_setup and mounts for a VM's other disks, runcmd
 #: and scripts, timezone, locale, packages, power_state); docs/lab.md "The base image"
 #: lists what went.
@@ -129,6 +130,7 @@ cloud_final_modules:
   - scripts-per-boot
   - scripts-per-instance
   - scripts-user
+  - ssh-authkey-fingerprints
   - keys-to-console
   - final-message
   - power-state-change
