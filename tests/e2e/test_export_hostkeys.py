@@ -12,7 +12,6 @@ key, the one the stack exports, under its FQDN in the written known_hosts, and w
 from __future__ import annotations
 
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ import pytest
 import inventory
 from harness.engine import Engine, add_customer, copy_project
 from inventory.lifecycle import State
+from tests.helpers.stacks import planned_vm
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -28,18 +28,7 @@ STACK = "xk"
 
 
 def vm(name: str) -> str:
-    return textwrap.dedent(f"""\
-        name: {name}
-        kind: vm
-        hypervisor: hv1
-        cores: 1
-        memory: 512MiB
-        disks: [{{name: root, size: 10GiB}}]
-        nics:
-          - name: eth0
-            networks: [{{network: lan}}]
-        state: planned
-        """)
+    return planned_vm(name, memory="512MiB")
 
 
 def _hand_key(tmp: Path) -> str:

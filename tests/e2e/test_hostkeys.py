@@ -33,6 +33,7 @@ import inventory
 from cli.stack_keys import stack_host_keys
 from harness.engine import add_customer, copy_project
 from inventory.lifecycle import State
+from tests.helpers.stacks import planned_vm
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -44,18 +45,7 @@ HAND_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGhhbmQtcmVjb3JkZWQta2V5LWZvci13
 
 
 def vm(name: str) -> str:
-    return textwrap.dedent(f"""\
-        name: {name}
-        kind: vm
-        hypervisor: hv1
-        cores: 1
-        memory: 1GiB
-        disks: [{{name: root, size: 10GiB}}]
-        nics:
-          - name: eth0
-            networks: [{{network: lan}}]
-        state: planned
-        """)
+    return planned_vm(name, memory="1GiB")
 
 
 BM = textwrap.dedent(f"""\

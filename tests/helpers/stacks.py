@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import textwrap
 from pathlib import Path
 
 import inventory
@@ -31,3 +32,20 @@ def problems(root: Path) -> list[str]:
     except inventory.InventoryError as e:
         return [str(p) for p in e.problems]
     return []
+
+
+def planned_vm(name: str, *, hypervisor: str = "hv1", memory: str = "1GiB") -> str:
+    """A machine file: VM ``name`` on ``hypervisor``, planned, no MAC or address (the
+    inventory allocates both; a transition to staged pins them)."""
+    return textwrap.dedent(f"""\
+        name: {name}
+        kind: vm
+        hypervisor: {hypervisor}
+        cores: 1
+        memory: {memory}
+        disks: [{{name: root, size: 10GiB}}]
+        nics:
+          - name: eth0
+            networks: [{{network: lan}}]
+        state: planned
+        """)
