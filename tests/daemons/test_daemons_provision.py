@@ -193,10 +193,11 @@ def test_seed_iso_is_built(trees: Trees, tmp_path: Path, builder: str) -> None:
     for f in hv.files:
         if f.path.startswith("/etc/uniform/libvirt/db1.seed/"):
             (work / "libvirt" / "db1.seed" / Path(f.path).name).write_text(f.content)
-    bindir = _stub_bin(tmp_path, [builder, "mv", "rm", "cat"])
+    bindir = _stub_bin(tmp_path, [builder, "mv", "rm", "cat", "chmod"])
     _run_disks_script(hv.file("/etc/uniform/libvirt/db1.disks.sh").content, work, [bindir])
     iso = work / "images" / "db1-seed.iso"
     assert iso.is_file() and not (work / "images" / "db1-seed.iso.tmp").exists()
+    assert iso.stat().st_mode & 0o777 == 0o600  # its user-data may carry the VM's host key
     info = run(isoinfo, "-d", "-i", str(iso))
     assert re.search(r"^Volume id: cidata$", info, re.M), info
     listing = run(isoinfo, "-J", "-f", "-i", str(iso)).split()
