@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import libvirt
+from harness.netns import LabError, run
 
 if TYPE_CHECKING:
     from harness.lab import Lab
@@ -102,7 +103,6 @@ def add_vm(lab: Lab, image: Path, *, name: str = VM, hypervisor: str = "hv1", di
 
 def transition(lab: Lab, name: str, state: str) -> None:
     """``uniform transition <name> <state>`` on the lab project's inventory, as an operator runs it."""
-    from harness.lab import run
 
     python = str(ROOT / ".venv" / "bin" / "python")
     run([python, "-m", "cli", "transition", "--dir", str(lab.inv_dir), name, state], cwd=ROOT, timeout=60)
@@ -124,7 +124,6 @@ def ssh(
     """``command`` on the VM over SSH from the controller: the deploy key, ``host_key`` pinned
     (StrictHostKeyChecking yes: another key fails the login)."""
     from connectors.ssh import Endpoint, known_hosts_line, ssh_command
-    from harness.lab import run
 
     known = lab.run_dir / f"known_hosts.{ip}"
     known.write_text(known_hosts_line(ip, 22, host_key))
@@ -135,7 +134,6 @@ def ssh(
 
 def wait_ssh(lab: Lab, ip: str, host_key: str, *, since: float, timeout: float = 300) -> float:
     """Poll until the VM answers SSH with ``host_key``; the seconds from ``since`` (monotonic)."""
-    from harness.lab import LabError
 
     deadline = time.monotonic() + timeout
     last = ""
@@ -150,7 +148,6 @@ def wait_ssh(lab: Lab, ip: str, host_key: str, *, since: float, timeout: float =
 
 def keyscan(lab: Lab, ip: str) -> str | None:
     """The VM's ed25519 host key as ssh-keyscan reports it (None while it does not answer)."""
-    from harness.lab import run
 
     scan = ["ip", "netns", "exec", lab.ctl, "ssh-keyscan", "-T", "3", "-t", "ed25519", ip]
     out = run(scan, timeout=15, check=False).stdout.split()
@@ -167,7 +164,6 @@ def console_host_key(lab: Lab, hypervisor: str, name: str = VM, *, timeout: floa
     """The VM's ed25519 host key as cloud-init prints it on the serial console (its
     ``keys_to_console`` block), read out of band on the hypervisor (:func:`console_log`): the
     tests compare it with the key uniform made and pinned."""
-    from harness.lab import LabError
 
     log = console_log(lab, hypervisor, name)
     deadline = time.monotonic() + timeout
