@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from payloads.index import file_hashes
 from payloads.roles import group_of
 
 from .exitcodes import Exit, UsageError
@@ -92,10 +93,6 @@ def _inputs(state: Any) -> dict[str, Any]:
     return dict(inputs) if isinstance(inputs, dict) else {}
 
 
-def _sha(entry: Any) -> Any:
-    return (entry.get("sha256"), entry.get("mode")) if isinstance(entry, dict) else entry
-
-
 def summarize(preview: dict[str, Any]) -> Summary:
     """Machines added/changed/removed and the groups (services) that reload, from ``preview --json``."""
     added: set[str] = set()
@@ -117,12 +114,13 @@ def summarize(preview: dict[str, Any]) -> Summary:
         if mg is None or op == "delete-replaced":
             continue
         old, new = _inputs(step.get("oldState")), _inputs(step.get("newState"))
-        ofiles, nfiles = old.get("files") or {}, new.get("files") or {}
+        # each file's (hash, mode), from inputs recorded in either shape (delivery_wire)
+        ofiles, nfiles = file_hashes(old), file_hashes(new)
         gc = groups.setdefault(mg, GroupChange(mg[0], mg[1], op))
         gc.op = op if op != "create-replacement" else "replace"
         gc.added = sorted(set(nfiles) - set(ofiles))
         gc.removed = sorted(set(ofiles) - set(nfiles))
-        gc.changed = sorted(p for p in set(ofiles) & set(nfiles) if _sha(ofiles[p]) != _sha(nfiles[p]))
+        gc.changed = sorted(p for p in set(ofiles) & set(nfiles) if ofiles[p] != nfiles[p])
         gc.reload = list(new.get("reload") or old.get("reload") or [])
         target = new.get("target") or old.get("target") or {}
         gc.mode = target.get("mode", "") if isinstance(target, dict) else ""

@@ -51,9 +51,13 @@ from .delivery_wire import (
     PlacementRecord,
     RecordedFile,
     changed,
+    index_of,
+    recorded,
     substituted,
+    wanted,
 )
 from .placement import move_problem
+from .sdk_provider import trim_provider
 
 SSH_TIMEOUT = 15  # seconds to connect; every wait in delivery is bounded
 COMMAND_TIMEOUT = 300
@@ -210,6 +214,10 @@ class FilesProvider(ResourceProvider):
     # ciphertext in inputs and outputs each (docs/scale.md).
     serialize_as_secret_always = False
 
+    #: check reads only these inputs and answers with the new inputs as given, so the
+    #: provider process answers Check without the round trip of the rest (sdk_provider.py)
+    check_reads = ("placement",)
+
     def check(self, _olds: dict[str, Any], _news: dict[str, Any]) -> CheckResult:
         new = cast(FilesInputs, _news).get("placement")
         old = cast(FilesInputs, _olds or {}).get("placement")
@@ -228,9 +236,7 @@ class FilesProvider(ResourceProvider):
         olds, news = cast(FilesOutputs, _olds), cast(FilesInputs, _news)
         # olds are the recorded outputs, which keep each file's mode and hash but
         # not its content (see _outputs): compare by hash, and the secret values by value.
-        write, remove = changed(
-            olds.get("files") or {}, news.get("files") or {}, olds.get("secrets"), news.get("secrets")
-        )
+        write, remove = changed(recorded(olds), wanted(news), olds.get("secrets"), news.get("secrets"))
         changes = bool(write or remove) or (olds.get("reload") or []) != (news.get("reload") or [])
         # A changed placement (an acknowledged move) is an update that writes nothing and
         # shows the move in the preview.  Outputs recorded before the fold have none: that
@@ -258,7 +264,7 @@ class FilesProvider(ResourceProvider):
 
     def create(self, _props: dict[str, Any]) -> CreateResult:
         props = cast(FilesInputs, _props)
-        write, _ = changed({}, props.get("files") or {})
+        write, _ = changed({}, wanted(props))
         id_ = f"{_target_id(props['target'])}:{props['group']}"
         try:
             _apply(props, write, {})
@@ -270,22 +276,20 @@ class FilesProvider(ResourceProvider):
 
     def update(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> UpdateResult:
         olds, news = cast(FilesOutputs, _olds), cast(FilesInputs, _news)
-        write, remove = changed(
-            olds.get("files") or {}, news.get("files") or {}, olds.get("secrets"), news.get("secrets")
-        )
+        had = recorded(olds)
+        write, remove = changed(had, wanted(news), olds.get("secrets"), news.get("secrets"))
         try:
-            _apply(news, write, {p: olds["files"][p] for p in remove})
+            _apply(news, write, {p: had[p] for p in remove})
         except UnreachableError as e:
             if not news.get("installing"):
                 raise
-            return UpdateResult(outs=_not_yet(_id, news, olds.get("files") or {}, e))
+            return UpdateResult(outs=_not_yet(_id, news, had, e))
         return UpdateResult(outs=_outputs(news))
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         props = cast(FilesOutputs, _props)
-        files = props.get("files") or {}
         try:
-            warnings = _apply(props, {}, dict(files), deleting=True)
+            warnings = _apply(props, {}, recorded(props), deleting=True)
         except UnreachableError as e:
             # The host is gone (retired, powered off for good): its files went
             # with it.  Failing here would wedge the stack forever.
@@ -299,16 +303,10 @@ def _outputs(props: FilesInputs) -> dict[str, Any]:
     """The inputs minus file contents (a FilesOutputs, as the SDK's plain dict).
 
     The inputs keep the contents, so `pulumi preview --diff` shows the changed
-    lines; the outputs need only each file's mode and hash to diff, update and
-    delete.  Storing contents once instead of twice halves the checkpoint the
-    file backend rewrites after every step.
+    lines; the outputs need only each file's mode and hash (the index) to diff,
+    update and delete.  Storing contents once instead of twice halves the state.
     """
-    files = {
-        p: cast(RecordedFile, {k: v for k, v in f.items() if k != "content"})
-        for p, f in (props.get("files") or {}).items()
-    }
-    outs: FilesOutputs = {**props, "files": files}
-    return dict(outs)
+    return {k: v for k, v in props.items() if k != "files"}
 
 
 def _not_yet(
@@ -322,7 +320,7 @@ def _not_yet(
         f"after it answers, with its pinned host key ({why})"
     )
     outs = _outputs(props)
-    outs["files"] = dict(delivered)
+    outs["index"] = index_of(delivered)
     outs.pop("secrets", None)
     return outs
 
@@ -339,6 +337,13 @@ def _target_id(target: Target) -> str:
     return f"ssh:{target['user']}@{target['host']}:{int(target['port'])}"
 
 
+def _no_nulls(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` without its null entries.  The SDK's Check drops them from the inputs it
+    answers with; the provider's short Check answers with the inputs as registered
+    (components/sdk_provider.py), so they must hold none for both to record the same."""
+    return {k: v for k, v in value.items() if v is not None}
+
+
 class Files(pulumi.dynamic.Resource, module="uniform", name="Files"):
     """The files of one payload group, delivered to one target.
 
@@ -346,8 +351,9 @@ class Files(pulumi.dynamic.Resource, module="uniform", name="Files"):
     Resources created before it had a name (the SDK's ``pulumi-python:dynamic:Resource``)
     keep their state through an alias: no replace, no delete and create.
 
-    Outputs mirror the inputs; ``files`` maps each path to its mode and sha256
-    (and content, so a preview diff shows the changed lines).
+    Inputs: each file's content under ``files`` (a preview diff shows its changed lines)
+    and its mode, hash and reload in ``index`` (components/delivery_wire.py).  Outputs
+    mirror the inputs without the contents.
     """
 
     def __init__(
@@ -366,14 +372,15 @@ class Files(pulumi.dynamic.Resource, module="uniform", name="Files"):
     ) -> None:
         props: dict[str, Any] = {
             "group": group,
-            "target": target,
-            "files": dict(files),
+            "target": _no_nulls(target),
+            "files": {path: f["content"] for path, f in files.items()},
+            "index": index_of(files),
             "reload": reload,
             "private_key": private_key,
         }
         if placement is not None:
             # only then: every other delivery resource keeps its recorded inputs exactly
-            props["placement"] = placement
+            props["placement"] = _no_nulls(placement)
         if secrets is not None:
             # the whole map is one secret (a public half too: it stands next to its private one)
             props["secrets"] = pulumi.Output.secret(secrets)
@@ -387,3 +394,8 @@ class Files(pulumi.dynamic.Resource, module="uniform", name="Files"):
             ),
         )
         super().__init__(FilesProvider(), name, props, opts)
+
+
+# In the dynamic provider's process (which imports this module to unpickle FilesProvider)
+# only: its Check then skips the round trip of every file's content (components/sdk_provider.py).
+trim_provider()

@@ -10,6 +10,7 @@ from typing import NotRequired, TypedDict
 
 from connectors.target import Target
 from payloads import secrets as placeholders
+from payloads.index import RecordedFile, index_of, parse_index, recorded
 
 __all__ = [
     "FileRecord",
@@ -18,18 +19,11 @@ __all__ = [
     "PlacementRecord",
     "RecordedFile",
     "changed",
+    "index_of",
+    "recorded",
     "substituted",
+    "wanted",
 ]
-
-
-class RecordedFile(TypedDict):
-    """One delivered file as the outputs record it: enough to diff, update and delete."""
-
-    mode: str  # octal, "0644"
-    sha256: str
-    # the reload command a change to this file needs ("" = nothing); absent in
-    # records made before files named their reload (the whole group's then runs)
-    reload: NotRequired[str]
 
 
 class FileRecord(RecordedFile):
@@ -47,9 +41,16 @@ class PlacementRecord(TypedDict):
 
 
 class FilesInputs(TypedDict):
+    """What the program registers.  Each file is two things: its content under ``files`` (so
+    `pulumi preview --diff` shows the changed lines of each file), and its line in ``index``
+    (mode, hash, reload).  One string for all the files' metadata, not a map per file: every
+    property is a value that the SDK, the engine and the provider each walk, copy and
+    (de)serialise on every run, changed or not (docs/scale.md "The wire format")."""
+
     group: str  # base, dhcp, dns, hypervisor
     target: Target
-    files: dict[str, FileRecord]
+    files: dict[str, str]  # path -> content
+    index: str  # index_of: one line per file, "path<TAB>mode<TAB>sha256<TAB>reload"
     reload: list[str]  # the group's reload commands, in order
     private_key: str | None
     # a VM defined on its hypervisor (base group only); absent in states recorded before
@@ -62,16 +63,30 @@ class FilesInputs(TypedDict):
 
 
 class FilesOutputs(TypedDict):
-    """The inputs minus file contents (see _outputs)."""
+    """The inputs minus file contents (see components.delivery._outputs).
+
+    Recorded since the index: ``index``.  Recorded before it: ``files``, path -> its mode,
+    hash (and reload); such outputs stay until the resource's next update, so both are read
+    (:func:`recorded`)."""
 
     group: str
     target: Target
-    files: dict[str, RecordedFile]
+    index: NotRequired[str]
+    files: NotRequired[dict[str, RecordedFile]]
     reload: list[str]
     private_key: str | None
     placement: NotRequired[PlacementRecord | None]
     secrets: NotRequired[dict[str, str]]
     installing: NotRequired[bool]
+
+
+def wanted(news: FilesInputs) -> dict[str, FileRecord]:
+    """The files the inputs ask for, each with its content."""
+    contents = news.get("files") or {}
+    return {
+        path: FileRecord(content=contents[path], **r)
+        for path, r in parse_index(news.get("index") or "").items()
+    }
 
 
 def changed(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from components.delivery import DeliveryError, FilesProvider, UnreachableError
+from components.delivery_wire import FileRecord, index_of, recorded
 from components.hostkey import HostKeyProvider, generate
 from payloads.secrets import placeholder
 from payloads.types import PayloadFile
@@ -61,18 +62,24 @@ PRIV = placeholder("hostkey.vm1.private", "json")
 PUB = placeholder("hostkey.vm1.public", "json")
 
 
-def _props(root: Path, secrets: dict[str, str] | None, **extra: Any) -> dict[str, Any]:
+def _props(
+    root: Path, secrets: dict[str, str] | None, only: tuple[str, ...] = (), **extra: Any
+) -> dict[str, Any]:
+    """The inputs of a Files resource for two seed files (or ``only`` those), as the engine hands them."""
     files = {
         "/seed/user-data": PayloadFile("/seed/user-data", f'k: "{PRIV}"\np: "{PUB}"\n'),
         "/seed/meta-data": PayloadFile("/seed/meta-data", "instance-id: x\n"),
     }
+    records = {
+        p: FileRecord(content=f.content, mode="0644", sha256=f.sha256, reload="")
+        for p, f in files.items()
+        if not only or p in only
+    }
     props: dict[str, Any] = {
         "group": "hypervisor",
         "target": {"mode": "local", "root": str(root)},
-        "files": {
-            p: {"content": f.content, "mode": "0644", "sha256": f.sha256, "reload": ""}
-            for p, f in files.items()
-        },
+        "files": {p: f["content"] for p, f in records.items()},
+        "index": index_of(records),
         "reload": [],
         "private_key": None,
         **extra,
@@ -90,7 +97,8 @@ def test_files_substitute_on_write_and_diff_by_value(tmp_path: Path) -> None:
     written = (tmp_path / "seed/user-data").read_text()
     assert written == 'k: "KEY-ONE\\nline"\np: "ssh-ed25519 AAAA one"\n'
     # the recorded hash is the rendered file's (placeholders), as in the manifest and review
-    assert made.outs["files"]["/seed/user-data"]["sha256"] == news["files"]["/seed/user-data"]["sha256"]
+    assert recorded(made.outs)["/seed/user-data"]["sha256"] == recorded(news)["/seed/user-data"]["sha256"]
+    assert "files" not in made.outs, "the outputs keep no content"
     assert made.outs["secrets"] == one  # recorded (the resource marks it secret) to diff by value
     # unchanged values: nothing to do
     assert p.diff("id", made.outs, _props(tmp_path, dict(one))).changes is False
@@ -148,10 +156,10 @@ def test_a_machine_being_installed_that_does_not_answer_yet(tmp_path: Path, inst
     if installing:
         props["installing"] = True
         made = FilesProvider().create(props)
-        assert made.outs["files"] == {} and "secrets" not in made.outs
+        assert recorded(made.outs) == {} and "secrets" not in made.outs
         assert FilesProvider().diff("id", made.outs, props).changes is True  # the next run tries again
         again = FilesProvider().update("id", made.outs, props)
-        assert again.outs["files"] == {}
+        assert recorded(again.outs) == {}
     else:
         with pytest.raises(UnreachableError):
             FilesProvider().create(props)
@@ -164,7 +172,6 @@ def test_a_preview_before_the_key_exists_shows_the_files_naming_it(tmp_path: Pat
     made = FilesProvider().create(_props(tmp_path, {"hostkey.vm1.private": "K", "hostkey.vm1.public": "P"}))
     assert FilesProvider().diff("id", made.outs, _props(tmp_path, Unknown())).changes is True  # type: ignore[arg-type]
     # a group recorded before it named a key, and still naming none, is unchanged
-    plain = _props(tmp_path, None)
-    plain["files"] = {"/seed/meta-data": plain["files"]["/seed/meta-data"]}
+    plain = _props(tmp_path, None, only=("/seed/meta-data",))
     recorded = FilesProvider().create(plain)
     assert FilesProvider().diff("id", recorded.outs, {**plain, "secrets": Unknown()}).changes is False

@@ -47,10 +47,11 @@ def run(code: str, **env: str) -> str:
 
 PROBE = """
 import asyncio, pulumi.log, pulumi.runtime.resource as r, pulumi.runtime.stack as s
+import pulumi.dynamic.dynamic as d
 from components import sdk
-before = (pulumi.log.debug, r._get_stack_trace, s.asyncio, r.create_urn)
+before = (pulumi.log.debug, r._get_stack_trace, s.asyncio, r.create_urn, d._serialize)
 print(sdk.trim(), sdk.trim(), sdk.trimmed())
-after = (pulumi.log.debug, r._get_stack_trace, s.asyncio, r.create_urn)
+after = (pulumi.log.debug, r._get_stack_trace, s.asyncio, r.create_urn, d._serialize)
 print([a is b for a, b in zip(before, after)])
 print(len(r._get_stack_trace().frames))
 """
@@ -66,14 +67,14 @@ def test_the_pinned_sdk_is_the_one_trim_was_written_against() -> None:
 def test_trim_replaces_debug_logs_stack_traces_and_the_outputs_wait() -> None:
     first, changed, frames = run(PROBE).splitlines()
     assert first == "True True True"  # idempotent
-    assert changed == "[False, False, False, False]"  # all four replaced
+    assert changed == "[False, False, False, False, False]"  # all five replaced
     assert frames == "0"
 
 
 def test_uniform_sdk_debug_leaves_the_sdk_as_it_is() -> None:
     first, changed, _ = run(PROBE, **{sdk.DEBUG_ENV: "1"}).splitlines()
     assert first == "False False False"
-    assert changed == "[True, True, True, True]"
+    assert changed == "[True, True, True, True, True]"
 
 
 def wait_with(*delays: float, fail_at: int | None = None) -> tuple[int, int, float]:
@@ -161,3 +162,22 @@ def test_an_output_part_goes_to_the_sdk() -> None:
         return await sdk._create_urn(pulumi.Output.from_input("n"), "t", None, "p", "s").future()
 
     assert run_loop(urn()) == "urn:pulumi:s::p::t::n"
+
+
+def test_a_stateless_provider_is_pickled_once_per_class() -> None:
+    """Same pickle as the SDK's for every instance; a provider with state is pickled each time."""
+    from pulumi.dynamic.dynamic import ResourceProvider, serialize_provider
+
+    from components.delivery import FilesProvider
+
+    class WithState(ResourceProvider):
+        def __init__(self, value: str) -> None:
+            self.value = value
+
+    sdk._PICKLES.clear()
+    one = sdk._serialize(True, serialize_provider, FilesProvider())
+    assert one == sdk._SDK_SERIALIZE(True, serialize_provider, FilesProvider())
+    assert sdk._serialize(True, serialize_provider, FilesProvider()) is one  # the kept pickle
+    a = sdk._serialize(True, serialize_provider, WithState("a"))
+    b = sdk._serialize(True, serialize_provider, WithState("b"))
+    assert a != b and WithState not in sdk._PICKLES

@@ -86,8 +86,8 @@ def test_private_key_is_never_in_files():
     assert MOCKS.resources
     for r in MOCKS.resources:
         if "files" in r.inputs:
-            for f in r.inputs["files"].values():
-                assert "PRIVATE KEY" not in f["content"]
+            for content in r.inputs["files"].values():
+                assert "PRIVATE KEY" not in content
 
 
 def _staged_web(mode: str, hand_keys: bool):
@@ -145,7 +145,7 @@ def test_staged_machine_without_a_hand_key_gets_one_made_and_pinned():
     # ... as one secret (the mocks show the SDK's secret wrapper)
     assert hv["secrets"]["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"
     assert set(hv["secrets"]["value"]) == {f"hostkey.{web.name}.private", f"hostkey.{web.name}.public"}
-    seed = hv["files"][f"/etc/uniform/libvirt/{web.name}.seed/user-data"]["content"]
+    seed = hv["files"][f"/etc/uniform/libvirt/{web.name}.seed/user-data"]
     assert f"@@uniform-secret:hostkey.{web.name}.private:json@@" in seed
     # no other delivery resource carries secrets or the installing flag
     for r in MOCKS.resources:
@@ -162,7 +162,7 @@ def test_a_hand_recorded_key_takes_precedence():
     )
     hv = names[f"{web.hypervisor}-hypervisor-files"].inputs
     assert "secrets" not in hv
-    assert "uniform-secret" not in hv["files"][f"/etc/uniform/libvirt/{web.name}.seed/user-data"]["content"]
+    assert "uniform-secret" not in hv["files"][f"/etc/uniform/libvirt/{web.name}.seed/user-data"]
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,9 @@ FLOORS: dict[str, int] = {
 }
 #: packages that may import the Pulumi SDK (``pulumi``, ``pulumi_policy``)
 PULUMI_ALLOWED = {"components", "policy", "harness"}
+#: lower floors a package still never imports (docs/architecture.md): the command line runs
+#: the engine as a command, and components/ would bring the Pulumi SDK with it
+NEVER: dict[str, set[str]] = {"cli": {"components"}}
 #: the program itself: ``__main__.py`` wires components and stops on inventory errors
 PROGRAM_IMPORTS = {"components", "inventory"}
 
@@ -97,6 +100,8 @@ def test_no_upward_or_sideways_import(pkg: str) -> None:
             where = f"{f.relative_to(ROOT)}:{line} imports {mod}"
             if top in FLOORS and top != pkg and FLOORS[top] >= FLOORS[pkg]:
                 bad.append(where)
+            if top in NEVER.get(pkg, set()):
+                bad.append(where + f" ({pkg}/ never imports {top}/)")
             if top in {"pulumi", "pulumi_policy"} and pkg not in PULUMI_ALLOWED:
                 bad.append(where + " (only components/ and policy/ use the Pulumi SDK)")
             if top in {"tests", "bench"}:

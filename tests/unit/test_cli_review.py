@@ -20,6 +20,7 @@ import pytest
 
 from cli.main import main
 from cli.review import format_summary, group_of, report_blocks, stacks_for, summarize, urn_type_name
+from payloads.index import index_of
 
 RECORDED = Path(__file__).with_name("test_cli_review_preview.json")
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +70,31 @@ def test_summary_of_a_recorded_preview() -> None:
     assert by[("web1", "base")].removed and not by[("web1", "base")].added
     # web2's tag changes nothing delivered: web2 is not in the summary
     assert "web2" not in s.changed and all(g.machine != "web2" for g in s.groups)
+
+
+def in_index_shape(preview: dict, which: tuple[str, ...]) -> dict:
+    """``preview`` with the delivery inputs of the ``which`` states (oldState, newState) in the
+    wire format of today (contents under ``files``, metadata in ``index``), as an engine records
+    them after the upgrade: the old state of a step may still be in the shape before it."""
+    out = json.loads(json.dumps(preview))
+    for step in out["steps"]:
+        for key in which:
+            inputs = (step.get(key) or {}).get("inputs")
+            if inputs and isinstance(inputs.get("files"), dict):
+                records = inputs["files"]
+                inputs["files"] = {p: f["content"] for p, f in records.items()}
+                inputs["index"] = index_of(records)
+    return out
+
+
+@pytest.mark.parametrize("which", [("oldState", "newState"), ("newState",)], ids=["index", "upgrade"])
+def test_summary_reads_the_index_shape(which: tuple[str, ...]) -> None:
+    before = summarize(recorded())
+    after = summarize(in_index_shape(recorded(), which))
+    assert after == before
+    assert any(g.changed for g in after.groups), (
+        "the preview changes files"
+    )
 
 
 def test_summary_text() -> None:
