@@ -3,7 +3,7 @@
 Profiled in docs/scale.md ("Where the time goes"): at 1,000 machines the language
 host's program -- the SDK's registration machinery, not uniform's own code, the engine
 or the dynamic provider -- is the critical path of a no-change preview.  Four of its
-costs buy uniform nothing (and a fifth repeats itself):
+costs buy uniform nothing (and a sixth repeats itself):
 
 * **debug logs**: every registration sends four to seven ``log.debug`` messages, each a
   *synchronous* ``Engine.Log`` gRPC round trip, some on the event loop's thread
@@ -20,13 +20,20 @@ costs buy uniform nothing (and a fifth repeats itself):
   each time): 5% of the program at 3,000 machines, for the same 55 bytes -- uniform's
   providers are instances of a class without attributes, pickled by reference.
   :func:`_serialize` keeps the pickle of such an instance per class.
+* **alias URNs nobody reads**: ``Resource.__init__`` turns every alias into a URN Output (an
+  ``Output.all`` over project and stack, applies, their tasks): 15% of the program at
+  3,000 machines for the one alias of every delivery resource (components/delivery.py).
+  That list is read only to derive the aliases of the resource's children when the
+  engine does not take alias *specs* (runtime/resource.py ``all_aliases``); this engine
+  does, and the SDK then sends ``opts.aliases`` as specs instead.  :func:`_collapse_alias`
+  skips it then, and only then.
 * **a URN nobody reads**: every registration computes ``create_urn(name, type,
   parent_urn)`` -- a chain of five Outputs and their tasks -- for a mock response used
   only without an engine (resource.py ``mock_urn``): a quarter of the program once the
   above went.  For plain strings :func:`_create_urn` computes the same string at once;
   anything else (an Output, a parent Resource: aliases) goes to the SDK's.
 
-:func:`trim` removes the five, in this process only, unless ``UNIFORM_SDK_DEBUG`` is
+:func:`trim` removes the six, in this process only, unless ``UNIFORM_SDK_DEBUG`` is
 set (then the SDK is untouched: ``UNIFORM_SDK_DEBUG=1 pulumi preview --debug``).  It
 replaces module attributes the SDK looks up at call time, only on the SDK version it
 was read against (pyproject.toml pins it); any other version is left as it is --
@@ -46,8 +53,11 @@ from typing import Any
 import pulumi
 import pulumi.dynamic.dynamic
 import pulumi.log
+import pulumi.resource
 import pulumi.runtime.resource
+import pulumi.runtime.settings
 import pulumi.runtime.stack
+from pulumi.runtime.proto import resource_pb2
 
 __all__ = ["DEBUG_ENV", "SDK_VERSION", "trim", "trimmed"]
 
@@ -129,6 +139,18 @@ def _serialize(allow_secrets: bool, f: Any, *args: Any, **kwargs: Any) -> tuple[
     return _PICKLES[key]
 
 
+_SDK_COLLAPSE = pulumi.resource.collapse_alias_to_urn  # type: ignore[attr-defined]
+#: what stands for an alias URN the SDK will not read (never sent: specs are)
+UNREAD_ALIAS = "urn:uniform:unread-alias"
+
+
+def _collapse_alias(alias: Any, name: str, type_: str, parent: Any) -> Any:
+    """pulumi.resource's collapse_alias_to_urn, skipped while the engine takes alias specs."""
+    if pulumi.runtime.settings.monitor_supports_feature(resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS):
+        return UNREAD_ALIAS
+    return _SDK_COLLAPSE(alias, name, type_, parent)
+
+
 def _patchable() -> bool:
     res, stack = pulumi.runtime.resource, pulumi.runtime.stack
     return (
@@ -139,11 +161,13 @@ def _patchable() -> bool:
         and getattr(stack, "asyncio", None) is asyncio
         and getattr(res, "create_urn", None) is _SDK_CREATE_URN
         and getattr(pulumi.dynamic.dynamic, "_serialize", None) is _SDK_SERIALIZE
+        and getattr(pulumi.resource, "collapse_alias_to_urn", None) is _SDK_COLLAPSE
+        and callable(getattr(pulumi.runtime.settings, "monitor_supports_feature", None))
     )
 
 
 def trim() -> bool:
-    """Remove the five costs from this process (idempotent); True when they are gone."""
+    """Remove the six costs from this process (idempotent); True when they are gone."""
     if os.environ.get(DEBUG_ENV):
         return False
     if trimmed():
@@ -154,6 +178,7 @@ def trim() -> bool:
     pulumi.runtime.resource._get_stack_trace = _no_stack_trace
     pulumi.runtime.resource.create_urn = _create_urn
     pulumi.dynamic.dynamic._serialize = _serialize  # type: ignore[attr-defined]
+    pulumi.resource.collapse_alias_to_urn = _collapse_alias  # type: ignore[attr-defined,assignment]
     pulumi.runtime.stack.asyncio = _Asyncio("asyncio")  # type: ignore[attr-defined]
     return True
 

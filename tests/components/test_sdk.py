@@ -47,11 +47,14 @@ def run(code: str, **env: str) -> str:
 
 PROBE = """
 import asyncio, pulumi.log, pulumi.runtime.resource as r, pulumi.runtime.stack as s
-import pulumi.dynamic.dynamic as d
+import pulumi.dynamic.dynamic as d, pulumi.resource as pr
 from components import sdk
-before = (pulumi.log.debug, r._get_stack_trace, s.asyncio, r.create_urn, d._serialize)
+def now():
+    return (pulumi.log.debug, r._get_stack_trace, s.asyncio, r.create_urn, d._serialize,
+            pr.collapse_alias_to_urn)
+before = now()
 print(sdk.trim(), sdk.trim(), sdk.trimmed())
-after = (pulumi.log.debug, r._get_stack_trace, s.asyncio, r.create_urn, d._serialize)
+after = now()
 print([a is b for a, b in zip(before, after)])
 print(len(r._get_stack_trace().frames))
 """
@@ -67,14 +70,14 @@ def test_the_pinned_sdk_is_the_one_trim_was_written_against() -> None:
 def test_trim_replaces_debug_logs_stack_traces_and_the_outputs_wait() -> None:
     first, changed, frames = run(PROBE).splitlines()
     assert first == "True True True"  # idempotent
-    assert changed == "[False, False, False, False, False]"  # all five replaced
+    assert changed == "[False, False, False, False, False, False]"  # all six replaced
     assert frames == "0"
 
 
 def test_uniform_sdk_debug_leaves_the_sdk_as_it_is() -> None:
     first, changed, _ = run(PROBE, **{sdk.DEBUG_ENV: "1"}).splitlines()
     assert first == "False False False"
-    assert changed == "[True, True, True, True, True]"
+    assert changed == "[True, True, True, True, True, True]"
 
 
 def wait_with(*delays: float, fail_at: int | None = None) -> tuple[int, int, float]:
@@ -181,3 +184,18 @@ def test_a_stateless_provider_is_pickled_once_per_class() -> None:
     a = sdk._serialize(True, serialize_provider, WithState("a"))
     b = sdk._serialize(True, serialize_provider, WithState("b"))
     assert a != b and WithState not in sdk._PICKLES
+
+
+@pytest.mark.parametrize("specs", [True, False], ids=["engine takes alias specs", "engine does not"])
+def test_alias_urns_are_skipped_only_when_the_engine_takes_specs(
+    specs: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pulumi.runtime.proto import resource_pb2
+
+    features = {resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS} if specs else set()
+    monkeypatch.setattr(pulumi.runtime.settings.SETTINGS, "monitor_features", features)
+    got = sdk._collapse_alias(pulumi.Alias(type_="old:type"), "web1-base", "new:type", None)
+    if specs:
+        assert got == sdk.UNREAD_ALIAS
+    else:
+        assert isinstance(got, pulumi.Output)  # the SDK's URN, computed as before

@@ -23,7 +23,7 @@ from harness.engine import ROOT, add_customer, copy_project
 pytestmark = pytest.mark.slow
 
 #: the program as it ran before Files named its type: the same provider and inputs under
-#: the SDK's default type, and no alias (exactly what deployed stacks hold)
+#: the SDK's default type, and no alias (what deployed stacks hold, in today's wire format)
 OLD_PROGRAM = textwrap.dedent(
     """\
     import runpy
@@ -38,8 +38,11 @@ OLD_PROGRAM = textwrap.dedent(
         # **later: arguments added since (secrets, installing: host keys), unused by the demo
         def __init__(self, name, *, group, target, files, reload, private_key=None, placement=None,
                      opts=None, **later):
-            props = {"group": group, "target": target, "files": dict(files), "reload": reload,
-                     "private_key": private_key}
+            # the inputs in today's wire format (the provider below is today's): this test is
+            # about the type; tests/e2e/test_scale_upgrade.py upgrades a state of the old format
+            props = {"group": group, "target": target, "reload": reload, "private_key": private_key,
+                     "files": {p: f["content"] for p, f in files.items()},
+                     "index": delivery.index_of(files)}
             if placement is not None:
                 props["placement"] = placement
             opts = pulumi.ResourceOptions.merge(

@@ -92,9 +92,7 @@ def test_summary_reads_the_index_shape(which: tuple[str, ...]) -> None:
     before = summarize(recorded())
     after = summarize(in_index_shape(recorded(), which))
     assert after == before
-    assert any(g.changed for g in after.groups), (
-        "the preview changes files"
-    )
+    assert any(g.changed for g in after.groups), "the preview changes files"
 
 
 def test_summary_text() -> None:
