@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cli.stacks_run import ENGINE_MEMORY_LIMIT
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -42,6 +44,8 @@ def engine_env(backend: Path | str, passphrase: str = "test") -> dict[str, str]:
     # run ends, not after every step (docs/team.md "Crashes and recovery"); a value set by
     # the caller (PULUMI_SKIP_CHECKPOINTS=false: the engine's own default) is kept.
     env.setdefault("PULUMI_SKIP_CHECKPOINTS", "true")
+    # uniform's default soft memory limit for the engine, as `uniform up` sets it
+    env.setdefault("GOMEMLIMIT", ENGINE_MEMORY_LIMIT)
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
     env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
     env["PULUMI_CONFIG_PASSPHRASE"] = passphrase

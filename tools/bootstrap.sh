@@ -127,6 +127,8 @@ export PULUMI_DIY_BACKEND_PARALLEL="\${PULUMI_DIY_BACKEND_PARALLEL:-1}"
 # one state write per up instead of one per step (quadratic on big changes); a run killed
 # mid-way leaves the previous state, and rerunning it converges (docs/team.md "Crashes")
 export PULUMI_SKIP_CHECKPOINTS="\${PULUMI_SKIP_CHECKPOINTS:-true}"
+# the engine's soft memory limit (cli/stacks_run.py ENGINE_MEMORY_LIMIT, docs/scale.md)
+export GOMEMLIMIT="\${GOMEMLIMIT:-1600MiB}"
 ENV
 if [ -n "${PULUMI_BACKEND_URL:-}" ] && [ "$PULUMI_BACKEND_URL" != "${UNIFORM_FILE_BACKEND:-}" ]; then
   # only the scheme: the URL may carry a password

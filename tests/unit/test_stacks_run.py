@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cli import stacks_run
 from cli.exitcodes import Exit, UsageError
 from cli.main import main
 from cli.stacks_run import StackResult, format_table, parse_shard, read_output, shard
@@ -161,3 +162,20 @@ def test_checkpoints_skipped_unless_the_user_says_otherwise(
         monkeypatch.setenv("PULUMI_SKIP_CHECKPOINTS", given)
     main(["up", "-s", "a", "--project", str(project)])
     assert (project.parent / "checkpoints").read_text().split() == [engine_sees]
+
+
+@pytest.mark.parametrize(("given", "engine_sees"), [(None, "1600MiB"), ("3GiB", "3GiB")])
+def test_the_engine_gets_a_soft_memory_limit_unless_the_user_sets_one(
+    project: Path, monkeypatch: pytest.MonkeyPatch, given: str | None, engine_sees: str
+) -> None:
+    if given is None:
+        monkeypatch.delenv("GOMEMLIMIT", raising=False)
+    else:
+        monkeypatch.setenv("GOMEMLIMIT", given)
+    assert stacks_run.stack_env(project, "c01", None)["GOMEMLIMIT"] == engine_sees
+
+
+def test_env_sh_sets_the_same_memory_limit() -> None:
+    """tools/bootstrap.sh writes .tools/env.sh: the shell's default is the command line's."""
+    script = (Path(__file__).resolve().parents[2] / "tools" / "bootstrap.sh").read_text()
+    assert f'export GOMEMLIMIT="\\${{GOMEMLIMIT:-{stacks_run.ENGINE_MEMORY_LIMIT}}}"' in script
