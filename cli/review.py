@@ -114,7 +114,7 @@ def summarize(preview: dict[str, Any]) -> Summary:
         if mg is None or op == "delete-replaced":
             continue
         old, new = _inputs(step.get("oldState")), _inputs(step.get("newState"))
-        # each file's (hash, mode), from inputs recorded in either shape (delivery_wire)
+        # each file's (hash, mode), from inputs recorded in either shape (payloads/index.py)
         ofiles, nfiles = file_hashes(old), file_hashes(new)
         gc = groups.setdefault(mg, GroupChange(mg[0], mg[1], op))
         gc.op = op if op != "create-replacement" else "replace"

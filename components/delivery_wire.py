@@ -45,7 +45,7 @@ class FilesInputs(TypedDict):
     `pulumi preview --diff` shows the changed lines of each file), and its line in ``index``
     (mode, hash, reload).  One string for all the files' metadata, not a map per file: every
     property is a value that the SDK, the engine and the provider each walk, copy and
-    (de)serialise on every run, changed or not (docs/scale.md "The wire format")."""
+    (de)serialise on every run, changed or not (docs/scale.md "What changed next")."""
 
     group: str  # base, dhcp, dns, hypervisor
     target: Target

@@ -2,8 +2,8 @@
 
 Profiled in docs/scale.md ("Where the time goes"): at 1,000 machines the language
 host's program -- the SDK's registration machinery, not uniform's own code, the engine
-or the dynamic provider -- is the critical path of a no-change preview.  Four of its
-costs buy uniform nothing (and a sixth repeats itself):
+or the dynamic provider -- is the critical path of a no-change preview.  Five of its
+costs buy uniform nothing, and a sixth repeats itself:
 
 * **debug logs**: every registration sends four to seven ``log.debug`` messages, each a
   *synchronous* ``Engine.Log`` gRPC round trip, some on the event loop's thread

@@ -39,16 +39,14 @@ __all__ = ["HOOK", "PROVIDER_KEY", "trim_provider"]
 PROVIDER_KEY = "__provider"
 #: the dynamic provider's main module, as ``python -m pulumi.dynamic`` runs it
 MAIN = "pulumi.dynamic.__main__"
+#: the name of the short Check in the provider's main module (what the trampoline calls)
+HOOK = "_uniform_short_check"
 
 
 def _servicer_main() -> types.ModuleType | None:
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     return main if spec is not None and spec.name == MAIN else None
-
-
-#: the name of the short Check in the provider's main module (what the trampoline calls)
-HOOK = "_uniform_short_check"
 
 
 def trim_provider(main: types.ModuleType | None = None) -> bool:

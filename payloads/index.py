@@ -1,7 +1,7 @@
 """The index of a delivered group of files: one line per file, its path, mode, hash and reload.
 
 What a delivery resource records of each file instead of a map per file
-(components/delivery_wire.py, docs/scale.md "The wire format"), and what ``uniform review``
+(components/delivery_wire.py, docs/scale.md "What changed next"), and what ``uniform review``
 reads back from a preview's states -- in either shape a state may hold: the index, or
 the map per file recorded before it.  Pure Python: the command line reads it without
 the Pulumi SDK (docs/architecture.md).
