@@ -61,6 +61,16 @@ LOCK_HINT = (
     "if that run is dead: `pulumi cancel`, then rerun the inventory it had before any newer one, "
     "docs/team.md 'Crashes and recovery'"
 )
+#: what the PostgreSQL backend says when a lock it is listing vanishes under it: its list
+#: reads each key, then that key's row, and another run of the same customer that took the
+#: lock in the same instant deletes its lock in between.  Nothing has run yet.  The vanished
+#: row shows in the list itself or, one step later, in the read of that lock's key.
+LOCK_RACE = "(code=NotFound): sql: no rows in result set"
+LOCK_RACE_WHERE = ("could not list bucket", "/.pulumi/locks/", '".pulumi/locks/')
+LOCK_RACE_HINT = (
+    "another run of this customer took the lock at the same instant and both stepped back; "
+    "nothing was changed, run again (docs/team.md 'How the lock behaves')"
+)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -142,6 +152,15 @@ def first_error(errors: Sequence[str], stderr: str, rc: int) -> str:
     return lines[0] if lines else f"pulumi exited {rc}"
 
 
+def with_hint(error: str) -> str:
+    """The error line, with what to do about the lock refusals."""
+    if LOCKED in error:
+        return f"{error} ({LOCK_HINT})"
+    if LOCK_RACE in error and any(w in error for w in LOCK_RACE_WHERE):
+        return f"{error} ({LOCK_RACE_HINT})"
+    return error
+
+
 def work_dir(project: Path, parent: Path, stack: str) -> Path:
     """A private directory of symlinks to the project's entries, for one stack's run."""
     d = parent / stack
@@ -204,8 +223,7 @@ def run_stack(
         res.ok = proc.returncode == 0 and counts is not None
         if not res.ok:
             res.error = first_error(errors, proc.stderr, proc.returncode)
-            if LOCKED in res.error:
-                res.error += f" ({LOCK_HINT})"
+            res.error = with_hint(res.error)
         return res
     finally:
         res.seconds = time.monotonic() - start

@@ -88,6 +88,35 @@ def test_table() -> None:
     assert lines[4] == "3 stack(s): 2 ok, 1 failed, 1 changed"
 
 
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        ("error: the stack is currently locked by 1 lock(s). Either wait", stacks_run.LOCK_HINT),
+        # as printed by CI on 2026-11-27 (tests/postgres/test_backend.py, two runs at once)
+        (
+            "error: could not list bucket: blob (code=NotFound): sql: no rows in result set",
+            stacks_run.LOCK_RACE_HINT,
+        ),
+        (
+            'error: blob (key ".pulumi/locks/organization/uniform/shared/1f.json") (code=NotFound): '
+            "sql: no rows in result set",
+            stacks_run.LOCK_RACE_HINT,
+        ),
+        # a missing key elsewhere is not the lock race: no hint that would mislead
+        (
+            'error: blob (key ".pulumi/stacks/uniform/shared.json") (code=NotFound): '
+            "sql: no rows in result set",
+            None,
+        ),
+        ("error: unable to open state database: connection refused", None),
+    ],
+)
+def test_lock_refusals_say_what_to_do(error: str, hint: str | None) -> None:
+    got = stacks_run.with_hint(error)
+    assert got.startswith(error)
+    assert got == (f"{error} ({hint})" if hint else error)
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Three stacks; a stand-in pulumi that fails for stack 'bad' and records each call's cwd."""
