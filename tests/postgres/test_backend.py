@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,24 +57,29 @@ def assert_clean(out: str) -> None:
         assert marker not in out, f"{marker!r} in:\n{out}"
 
 
-def kill_at_first_update(
-    p: subprocess.Popen[str], out: Path, want: dict[str, tuple[bytes, int]], changing: set[str]
-) -> None:
-    """SIGKILL the run (its whole tree) as soon as one of ``changing`` holds its new content,
-    and check the kill landed partway: local delivery is quick, and on a loaded 2-core machine
-    waiting for a third of the files once let the rest land before the kill did."""
-
-    def updated() -> int:
-        return sum(v == want.get(k) for k, v in delivered_tree(out).items() if k in changing)
-
+def kill_when(p: subprocess.Popen[str], ready: Callable[[], object], what: str) -> None:
+    """SIGKILL the run (its whole tree, as when the machine dies) as soon as ``ready()``."""
     deadline = time.monotonic() + 120
-    while not updated():
+    while not ready():
         assert p.poll() is None, p.communicate()[0]
-        assert time.monotonic() < deadline, "no updates after 120 s"
+        assert time.monotonic() < deadline, f"no {what} after 120 s"
         time.sleep(0.05)
     kill_tree(p.pid)
     p.wait()
     p.communicate()
+
+
+def kill_at_first_update(
+    p: subprocess.Popen[str], out: Path, want: dict[str, tuple[bytes, int]], changing: set[str]
+) -> None:
+    """Kill the run as soon as one of ``changing`` holds its new content, and check the kill
+    landed partway: local delivery is quick, and on a loaded 2-core machine waiting for a
+    third of the files once let the rest land before the kill did."""
+
+    def updated() -> int:
+        return sum(v == want.get(k) for k, v in delivered_tree(out).items() if k in changing)
+
+    kill_when(p, updated, "updates")
     assert 0 < updated() < len(changing), "the kill did not land in the middle of the update"
 
 
@@ -177,14 +183,7 @@ def test_sigkill_mid_update_then_runbook(tmp_path: Path, pg_engine) -> None:
     eng.run("stack", "init", "big")
     want = expected_tree(inv_dir)
     p = eng.start("up", "--yes", "--skip-preview", "--stack", "big")
-    deadline = time.monotonic() + 120
-    while not delivered_tree(out):  # killed at the first delivery, so that most are not
-        assert p.poll() is None, p.communicate()[0]
-        assert time.monotonic() < deadline, "no deliveries after 120 s"
-        time.sleep(0.05)
-    kill_tree(p.pid)
-    p.wait()
-    p.communicate()
+    kill_when(p, lambda: delivered_tree(out), "deliveries")  # at the first, so that most are not
     partial = delivered_tree(out)
     assert 0 < len(partial) < len(want)
 
