@@ -7,7 +7,6 @@ Check requests -- built the way the engine sends them -- with the same message.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -17,9 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pulumi.dynamic
 import pytest
-from google.protobuf import struct_pb2
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import rpc
 
@@ -27,6 +24,7 @@ from components import sdk
 from components.delivery import FilesProvider
 from components.hostkey import HostKeyProvider
 from components.sdk_provider import HOOK, trim_provider
+from harness.dynamic import check_request, servicer_module
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -47,30 +45,8 @@ ON_HV2 = {"vm": "vm1", "hypervisor": "hv2"}
 MOVED = {"vm": "vm1", "hypervisor": "hv2", "move": ["hv2", "fresh"]}
 
 
-def servicer_module() -> types.ModuleType:
-    """pulumi/dynamic/__main__.py as installed, without starting its server."""
-    path = Path(pulumi.dynamic.__file__).with_name("__main__.py")
-    source = path.read_text()
-    assert source.rstrip().endswith("main()"), "the SDK module no longer ends by starting its server"
-    mod = types.ModuleType("pulumi.dynamic.__main__")
-    mod.__file__ = str(path)
-    exec(compile(source.rstrip()[: -len("main()")], str(path), "exec"), mod.__dict__)
-    # its get_provider configures the SDK's process-wide settings (a stack named "stack"):
-    # harmless in the provider's own process, not in this one, where other tests mock a stack
-    mod.configure = lambda settings: None
-    return mod
-
-
-def struct(props: dict[str, Any]) -> struct_pb2.Struct:
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(rpc.serialize_properties(props, {}))
-    finally:
-        loop.close()
-
-
 def request(mod: types.ModuleType, olds: dict[str, Any], news: dict[str, Any]) -> Any:
-    return mod.proto.CheckRequest(urn="urn:pulumi:s::p::t::vm1-base", olds=struct(olds), news=struct(news))
+    return check_request(mod, olds, news)
 
 
 CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], int]] = [
