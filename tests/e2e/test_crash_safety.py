@@ -182,11 +182,12 @@ def test_sigterm_writes_what_was_done_and_releases_the_lock(tmp_path: Path, engi
     cust.write_text(cust.read_text().replace("domain: bench.example", "domain: term.example"))
     want = expected_tree(inv_dir)
     old = delivered_tree(out)
-    changes = sum(want.get(k) != old.get(k) for k in want.keys() | old.keys())
     t0 = time.time_ns()
     p = eng.start("up", "--yes", "--skip-preview")
     deadline = time.monotonic() + 300
-    while touched_since(out, t0, old) < changes // 3:
+    # at the first file written: on a loaded 2-core machine, waiting for a third of them
+    # could let the update finish before the signal (tests/postgres/test_backend.py did)
+    while not touched_since(out, t0, old):
         assert p.poll() is None, p.communicate()[0]
         assert time.monotonic() < deadline, "no deliveries after 300 s"
         time.sleep(0.02)
