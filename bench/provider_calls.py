@@ -34,9 +34,8 @@ from components.delivery_wire import index_of
 from components.sdk_provider import trim_provider
 from components.stack import ROLE_NAMES, file_groups
 from harness.dynamic import check_request, diff_request, servicer_module
+from harness.engine import ROOT
 from inventory import load
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def groups(inventory: Path) -> list[dict[str, Any]]:

@@ -66,7 +66,7 @@ LOCK_HINT = (
 #: lock in the same instant deletes its lock in between.  Nothing has run yet.  The vanished
 #: row shows in the list itself or, one step later, in the read of that lock's key.
 LOCK_RACE = "(code=NotFound): sql: no rows in result set"
-LOCK_RACE_WHERE = ("could not list bucket", "/.pulumi/locks/", '".pulumi/locks/')
+LOCK_RACE_WHERE = ("could not list bucket", ".pulumi/locks/")
 LOCK_RACE_HINT = (
     "another run of this customer took the lock at the same instant and both stepped back; "
     "nothing was changed, run again (docs/team.md 'How the lock behaves')"

@@ -13,7 +13,7 @@ import pulumi.dynamic
 from google.protobuf import struct_pb2
 from pulumi.runtime import rpc
 
-__all__ = ["diff_request", "check_request", "servicer_module", "struct"]
+__all__ = ["check_request", "diff_request", "servicer_module", "struct"]
 
 URN = "urn:pulumi:s::p::uniform:delivery:Files::vm1-base"
 

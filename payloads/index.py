@@ -41,6 +41,7 @@ def index_of(files: Mapping[str, RecordedFile]) -> str:
 
 
 def parse_index(index: str) -> dict[str, RecordedFile]:
+    """path -> its record, from :func:`index_of`'s text."""
     out: dict[str, RecordedFile] = {}
     for line in index.split("\n") if index else []:
         path, mode, sha256, *reload = line.split("\t")

@@ -19,14 +19,13 @@ from pathlib import Path
 import pytest
 
 from bench import gen_inventory
+from cli.stacks_run import LOCK_RACE  # a lock that vanished while the other run listed it
 from harness.engine import ROOT, Engine, add_customer, copy_project
 from harness.procs import kill_tree
 from tests.helpers.trees import delivered_tree, expected_tree
 
 DEMO = ROOT / "stacks" / "demo"
 LOCKED = "the stack is currently locked by 1 lock(s)"
-#: a lock that vanished while the other run listed it (cli.stacks_run.LOCK_RACE)
-LOCK_RACE = "(code=NotFound): sql: no rows in result set"
 
 
 # --- helpers ---------------------------------------------------------------------------
